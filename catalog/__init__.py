@@ -1,0 +1,1 @@
+"""The video catalog: videos, their segments, watch history and API keys."""
