@@ -1,0 +1,1 @@
+"""Hybrid retrieval: backends, fusion and the query service."""
