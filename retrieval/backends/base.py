@@ -1,0 +1,76 @@
+"""The contract every search backend fulfils; backends store and return plain values."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from retrieval.documents import Filters, Hit, IndexReport, SegmentDoc
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend cannot be reached now; the operation may succeed when retried."""
+
+
+class SearchBackend:
+    """Base class for search backends; subclasses override the hooks they support."""
+
+    supports_vectors = False
+    supports_server_fusion = False
+    supports_rebuild = False
+    vector_fields: tuple[str, ...] = ("text",)
+
+    def __init__(self, alias: str, params: Mapping[str, object]) -> None:
+        self.alias = alias
+        self.params = dict(params)
+
+    @property
+    def name(self) -> str:
+        """Return a human name for messages."""
+        return type(self).__name__
+
+    def unsupported(self, what: str) -> NotImplementedError:
+        """Build the error raised for a missing capability."""
+        return NotImplementedError(f"{self.name} does not support {what}")
+
+    def ensure_index(self) -> None:
+        """Create the index (and its storage) if it does not exist."""
+        raise self.unsupported("ensure_index()")
+
+    def index(self, docs: Iterable[SegmentDoc]) -> IndexReport:
+        """Store or replace documents; report per-document failures."""
+        raise self.unsupported("index()")
+
+    def delete_video(self, video_id: str) -> None:
+        """Remove every segment of a video."""
+        raise self.unsupported("delete_video()")
+
+    def bm25(self, text: str, k: int, filters: Filters = Filters()) -> list[Hit]:
+        """Return the top-k segments by BM25, best first."""
+        raise self.unsupported("BM25 search")
+
+    def knn(
+        self, field: str, vector: np.ndarray, k: int, filters: Filters = Filters()
+    ) -> list[Hit]:
+        """Return the top-k segments by cosine similarity of a vector field, best first."""
+        raise self.unsupported("vector search")
+
+    def vectors_for_video(self, video_id: str, field: str = "text") -> np.ndarray:
+        """Return the stored vectors of a video's segments (rows), for recommendations."""
+        raise self.unsupported("vector lookup")
+
+    def rebuild(self, docs: Iterable[SegmentDoc]) -> IndexReport:
+        """Build a fresh index from docs and swap it in atomically."""
+        raise self.unsupported("rebuild()")
+
+    def count(self) -> int:
+        """Return the number of stored segments."""
+        raise self.unsupported("count()")
+
+    def clear(self) -> None:
+        """Remove every document (tests and throwaway catalogs)."""
+        raise self.unsupported("clear()")
+
+    def close(self) -> None:
+        """Release connections and file handles."""

@@ -1,0 +1,458 @@
+"""Embedded backend: SQLite FTS5 for BM25 in its own file, exact cosine over in-process vectors.
+
+Layout of PATH (a directory):
+    CURRENT                 name of the live index file (swapped atomically by rebuild)
+    BUILDING                name of an index file being rebuilt (writes go to both)
+    index-<stamp>.sqlite3   documents, FTS5 table and vectors (float32 blobs)
+
+The vectors are the source of truth inside the SQLite file, so a restart loads them back
+without re-embedding. Each process keeps a normalized float32 matrix per vector field and
+refreshes it incrementally when another process (a worker) has written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from django.core.exceptions import ImproperlyConfigured
+
+from retrieval.documents import Filters, Hit, IndexReport, SegmentDoc
+from retrieval.text import query_terms
+
+from .base import BackendUnavailable, SearchBackend
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS docs (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT UNIQUE NOT NULL,
+    video_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    start REAL NOT NULL,
+    "end" REAL NOT NULL,
+    text TEXT NOT NULL,
+    tags TEXT NOT NULL DEFAULT '[]',
+    language TEXT NOT NULL DEFAULT '',
+    duration REAL NOT NULL DEFAULT 0,
+    published INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS docs_video ON docs(video_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS docs_fts USING fts5(
+    text, content='docs', content_rowid='rowid',
+    tokenize='porter unicode61 remove_diacritics 2'
+);
+CREATE TABLE IF NOT EXISTS vectors (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    segment_id TEXT NOT NULL,
+    field TEXT NOT NULL,
+    vec BLOB NOT NULL,
+    UNIQUE (segment_id, field)
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('generation', '0');
+"""
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def fts5_available() -> bool:
+    """Return True when this Python's SQLite has FTS5 compiled in."""
+    try:
+        sqlite3.connect(":memory:").execute("CREATE VIRTUAL TABLE t USING fts5(x)")
+    except sqlite3.OperationalError:
+        return False
+    return True
+
+
+class VectorStore:
+    """A normalized float32 matrix per field, with segment metadata rows for filtering."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.row: dict[str, int] = {}
+        self.video: list[str] = []
+        self.kind: list[str] = []
+        self.matrix = np.zeros((0, 0), dtype=np.float32)
+        self.alive = np.zeros(0, dtype=bool)
+        self.last_seq = 0
+
+    def put(self, segment_id: str, video_id: str, kind: str, vector: np.ndarray) -> None:
+        """Insert or replace one vector (normalized on the way in)."""
+        vector = _normalized(vector)
+        if self.matrix.shape[1] not in (0, vector.shape[0]):
+            raise ValueError(f"vector of dimension {vector.shape[0]}, index holds "
+                             f"{self.matrix.shape[1]}")
+        index = self.row.get(segment_id)
+        if index is None:
+            self._grow(vector.shape[0])
+            index = len(self.ids)
+            self.ids.append(segment_id)
+            self.video.append(video_id)
+            self.kind.append(kind)
+            self.row[segment_id] = index
+        self.matrix[index] = vector
+        self.video[index] = video_id
+        self.kind[index] = kind
+        self.alive[index] = True
+
+    def _grow(self, dim: int) -> None:
+        size = len(self.ids)
+        if size < self.matrix.shape[0]:
+            return
+        capacity = max(1024, size * 2)
+        matrix = np.zeros((capacity, dim), dtype=np.float32)
+        if size:
+            matrix[:size] = self.matrix[:size]
+        alive = np.zeros(capacity, dtype=bool)
+        alive[:size] = self.alive[:size]
+        self.matrix, self.alive = matrix, alive
+
+    def drop(self, segment_ids: Iterable[str]) -> None:
+        """Forget vectors (their rows are masked out)."""
+        for segment_id in segment_ids:
+            index = self.row.get(segment_id)
+            if index is not None:
+                self.alive[index] = False
+
+    def search(
+        self, vector: np.ndarray, k: int, videos: set[str] | None, kinds: set[str] | None
+    ) -> list[Hit]:
+        """Return the k most similar alive rows, optionally restricted to videos and kinds."""
+        size = len(self.ids)
+        if not size or k <= 0:
+            return []
+        if vector.shape[0] != self.matrix.shape[1]:
+            raise ValueError(f"query vector has dimension {vector.shape[0]}, the index holds "
+                             f"{self.matrix.shape[1]}")
+        scores = self.matrix[:size] @ _normalized(vector)
+        mask = self.alive[:size].copy()
+        if videos is not None:
+            mask &= np.fromiter((v in videos for v in self.video), dtype=bool, count=size)
+        if kinds:
+            mask &= np.fromiter((kind in kinds for kind in self.kind), dtype=bool, count=size)
+        scores = np.where(mask, scores, -np.inf)
+        k = min(k, int(mask.sum()))
+        if k == 0:
+            return []
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.lexsort((top, -scores[top]))]
+        return [Hit(self.ids[i], self.video[i], float(scores[i])) for i in top]
+
+
+def _normalized(vector: np.ndarray) -> np.ndarray:
+    vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
+
+
+class EmbeddedBackend(SearchBackend):
+    """Single-machine backend: no server, one directory of files."""
+
+    supports_vectors = True
+    supports_rebuild = True
+    vector_fields = ("text", "visual")
+
+    def __init__(self, alias: str, params: Mapping[str, object]) -> None:
+        super().__init__(alias, params)
+        if not params.get("PATH"):
+            raise ImproperlyConfigured(
+                f"settings.RETRIEVAL_BACKENDS[{alias!r}]['PATH'] is empty: set it to a "
+                "writable directory (or set REELSEARCH_INDEX_DIR)."
+            )
+        self.root = Path(str(params["PATH"]))
+        self._local = threading.local()
+        self._lock = threading.RLock()
+        self._stores: dict[str, VectorStore] = {}
+        self._loaded: tuple[str, str] | None = None  # (file name, generation)
+
+    # -- files and connections -------------------------------------------------------------
+    def _pointer(self, name: str) -> str | None:
+        try:
+            return (self.root / name).read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def _set_pointer(self, name: str, value: str | None) -> None:
+        target = self.root / name
+        if value is None:
+            target.unlink(missing_ok=True)
+            return
+        tmp = self.root / f".{name}.tmp"
+        tmp.write_text(value)
+        os.replace(tmp, target)
+
+    def _conn(self, filename: str) -> sqlite3.Connection:
+        conns = getattr(self._local, "conns", None)
+        if conns is None:
+            conns = self._local.conns = {}
+        if filename not in conns:
+            try:
+                conns[filename] = _connect(self.root / filename)
+                conns[filename].executescript(SCHEMA)
+            except sqlite3.Error as exc:
+                raise BackendUnavailable(f"cannot open the index {self.root / filename}: {exc}") \
+                    from exc
+        return conns[filename]
+
+    def _current(self) -> str:
+        current = self._pointer("CURRENT")
+        if current is None:
+            self.ensure_index()
+            current = self._pointer("CURRENT")
+        return current
+
+    def ensure_index(self) -> None:
+        """Create the index directory and an empty index file if none exists."""
+        with self._lock:
+            self.root.mkdir(parents=True, exist_ok=True)
+            if self._pointer("CURRENT") is None:
+                name = f"index-{time.time_ns()}.sqlite3"
+                self._conn(name)
+                self._set_pointer("CURRENT", name)
+
+    # -- writes ----------------------------------------------------------------------------
+    def _targets(self) -> list[str]:
+        building = self._pointer("BUILDING")
+        current = self._current()
+        return [current] + ([building] if building and building != current else [])
+
+    def index(self, docs: Iterable[SegmentDoc]) -> IndexReport:
+        """Insert or replace documents in the live index (and in one being rebuilt)."""
+        docs = list(docs)
+        report = IndexReport()
+        for target in self._targets():
+            report = self._write(target, docs)
+        return report
+
+    def _write(self, filename: str, docs: list[SegmentDoc]) -> IndexReport:
+        conn = self._conn(filename)
+        failed: dict[str, str] = {}
+        with self._lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for doc in docs:
+                    problem = _invalid(doc)
+                    if problem:
+                        failed[doc.id] = problem
+                        continue
+                    self._delete_rows(conn, "id = ?", (doc.id,))
+                    self._insert(conn, doc)
+                _bump(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return IndexReport(indexed=len(docs) - len(failed), failed=failed)
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, doc: SegmentDoc) -> None:
+        filters = doc.filters
+        cur = conn.execute(
+            'INSERT INTO docs (id, video_id, kind, start, "end", text, tags, language, duration,'
+            " published) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (doc.id, doc.video_id, doc.kind, doc.start, doc.end, doc.text,
+             json.dumps([str(t).lower() for t in filters.get("tags", [])]),
+             str(filters.get("language", "")), float(filters.get("duration", 0.0) or 0.0),
+             int(bool(filters.get("published", True)))),
+        )
+        conn.execute("INSERT INTO docs_fts (rowid, text) VALUES (?, ?)", (cur.lastrowid, doc.text))
+        for field, vector in doc.vectors.items():
+            blob = np.asarray(vector, dtype=np.float32).tobytes()
+            conn.execute("INSERT INTO vectors (segment_id, field, vec) VALUES (?, ?, ?)",
+                         (doc.id, field, blob))
+
+    @staticmethod
+    def _delete_rows(conn: sqlite3.Connection, where: str, args: tuple) -> None:
+        rows = conn.execute(f"SELECT rowid, id, text FROM docs WHERE {where}", args).fetchall()  # noqa: S608
+        for rowid, segment_id, text in rows:
+            conn.execute("INSERT INTO docs_fts (docs_fts, rowid, text) VALUES ('delete', ?, ?)",
+                         (rowid, text))
+            conn.execute("DELETE FROM docs WHERE rowid = ?", (rowid,))
+            conn.execute("DELETE FROM vectors WHERE segment_id = ?", (segment_id,))
+
+    def delete_video(self, video_id: str) -> None:
+        """Remove every segment of a video from the live index (and one being rebuilt)."""
+        for target in self._targets():
+            conn = self._conn(target)
+            with self._lock:
+                conn.execute("BEGIN IMMEDIATE")
+                self._delete_rows(conn, "video_id = ?", (video_id,))
+                _bump(conn)
+                conn.execute("COMMIT")
+
+    def clear(self) -> None:
+        """Remove every document."""
+        for target in self._targets():
+            conn = self._conn(target)
+            with self._lock:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("DELETE FROM docs")
+                conn.execute("INSERT INTO docs_fts (docs_fts) VALUES ('delete-all')")
+                conn.execute("DELETE FROM vectors")
+                _bump(conn)
+                conn.execute("COMMIT")
+
+    def rebuild(self, docs: Iterable[SegmentDoc], batch_size: int = 500) -> IndexReport:
+        """Build a new index file from docs, then swap it in; writes meanwhile go to both."""
+        self.ensure_index()
+        name = f"index-{time.time_ns()}.sqlite3"
+        self._conn(name)
+        self._set_pointer("BUILDING", name)
+        indexed, failed = 0, {}
+        try:
+            batch: list[SegmentDoc] = []
+            for doc in docs:
+                batch.append(doc)
+                if len(batch) >= batch_size:
+                    report = self._write(name, batch)
+                    indexed, failed = indexed + report.indexed, {**failed, **report.failed}
+                    batch = []
+            report = self._write(name, batch)
+            indexed, failed = indexed + report.indexed, {**failed, **report.failed}
+        except BaseException:
+            self._set_pointer("BUILDING", None)
+            (self.root / name).unlink(missing_ok=True)
+            raise
+        old = self._current()
+        self._set_pointer("CURRENT", name)
+        self._set_pointer("BUILDING", None)
+        self._retire(old)
+        return IndexReport(indexed=indexed, failed=failed)
+
+    def _retire(self, filename: str) -> None:
+        conns = getattr(self._local, "conns", {})
+        conn = conns.pop(filename, None)
+        if conn is not None:
+            conn.close()
+        for suffix in ("", "-wal", "-shm"):
+            (self.root / f"{filename}{suffix}").unlink(missing_ok=True)
+
+    # -- reads -----------------------------------------------------------------------------
+    def count(self) -> int:
+        """Return the number of stored segments."""
+        return self._conn(self._current()).execute("SELECT COUNT(*) FROM docs").fetchone()[0]
+
+    def bm25(self, text: str, k: int, filters: Filters = Filters()) -> list[Hit]:
+        """Rank segments with SQLite's FTS5 bm25(), restricted by filters in the same query."""
+        terms = query_terms(text)
+        if not terms or k <= 0:
+            return []
+        match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        where, args = _filter_sql(filters)
+        sql = (
+            "SELECT d.id, d.video_id, -bm25(docs_fts) AS score FROM docs_fts "
+            "JOIN docs d ON d.rowid = docs_fts.rowid "
+            f"WHERE docs_fts MATCH ? {where} ORDER BY bm25(docs_fts), d.id LIMIT ?"
+        )
+        try:
+            rows = self._conn(self._current()).execute(sql, (match, *args, k)).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise BackendUnavailable(f"BM25 query failed: {exc}") from exc
+        return [Hit(segment_id, video_id, float(score)) for segment_id, video_id, score in rows]
+
+    def knn(self, field: str, vector: np.ndarray, k: int, filters: Filters = Filters()) -> list[Hit]:
+        """Return the k nearest segments by exact cosine, filters applied before ranking."""
+        store = self._store(field)
+        video_filters = replace(filters, kinds=())
+        videos = None if video_filters.is_empty() else self._allowed_videos(video_filters)
+        return store.search(vector, k, videos, set(filters.kinds) or None)
+
+    def vectors_for_video(self, video_id: str, field: str = "text") -> np.ndarray:
+        """Return the normalized vectors of a video's segments."""
+        store = self._store(field)
+        rows = [i for i, v in enumerate(store.video) if v == video_id and store.alive[i]]
+        return store.matrix[rows] if rows else np.zeros((0, max(store.matrix.shape[1], 1)))
+
+    def _allowed_videos(self, filters: Filters) -> set[str]:
+        where, args = _filter_sql(filters)
+        sql = f"SELECT DISTINCT d.video_id FROM docs d WHERE 1 = 1 {where}"  # noqa: S608
+        return {row[0] for row in self._conn(self._current()).execute(sql, args)}
+
+    def _store(self, field: str) -> VectorStore:
+        with self._lock:
+            current = self._current()
+            conn = self._conn(current)
+            generation = conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]
+            if self._loaded is None or self._loaded[0] != current:
+                self._stores = {}
+            if self._loaded != (current, generation) or field not in self._stores:
+                self._refresh(conn, field)
+                self._loaded = (current, generation)
+            return self._stores.setdefault(field, VectorStore())
+
+    def _refresh(self, conn: sqlite3.Connection, field: str) -> None:
+        for name in {field, *self._stores}:
+            store = self._stores.setdefault(name, VectorStore())
+            rows = conn.execute(
+                "SELECT v.seq, v.segment_id, d.video_id, d.kind, v.vec FROM vectors v "
+                "JOIN docs d ON d.id = v.segment_id WHERE v.field = ? AND v.seq > ? ORDER BY v.seq",
+                (name, store.last_seq),
+            ).fetchall()
+            for seq, segment_id, video_id, kind, blob in rows:
+                store.put(segment_id, video_id, kind, np.frombuffer(blob, dtype=np.float32))
+                store.last_seq = seq
+            live = {row[0] for row in conn.execute(
+                "SELECT segment_id FROM vectors WHERE field = ?", (name,))}
+            store.drop([sid for sid in store.row if sid not in live])
+
+    def close(self) -> None:
+        """Close this thread's connections."""
+        for conn in getattr(self._local, "conns", {}).values():
+            conn.close()
+        self._local.conns = {}
+
+
+def _bump(conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
+
+
+def _invalid(doc: SegmentDoc) -> str:
+    if not doc.id or not doc.video_id:
+        return "document needs an id and a video_id"
+    if doc.end < doc.start:
+        return f"end ({doc.end}) is before start ({doc.start})"
+    for field, vector in doc.vectors.items():
+        if not np.all(np.isfinite(np.asarray(vector, dtype=np.float32))):
+            return f"vector {field!r} has NaN or infinite values"
+    return ""
+
+
+def _filter_sql(filters: Filters) -> tuple[str, list]:
+    """Translate filters into an SQL condition on the docs table aliased as d."""
+    clauses: list[str] = []
+    args: list = []
+    if filters.tags:
+        marks = ", ".join("?" * len(filters.tags))
+        clauses.append(f"EXISTS (SELECT 1 FROM json_each(d.tags) WHERE value IN ({marks}))")
+        args += [tag.lower() for tag in filters.tags]
+    if filters.language:
+        clauses.append("d.language = ?")
+        args.append(filters.language)
+    if filters.min_duration is not None:
+        clauses.append("d.duration >= ?")
+        args.append(filters.min_duration)
+    if filters.max_duration is not None:
+        clauses.append("d.duration <= ?")
+        args.append(filters.max_duration)
+    if filters.published is not None:
+        clauses.append("d.published = ?")
+        args.append(int(filters.published))
+    for column, values, op in (("video_id", filters.video_ids, "IN"),
+                               ("video_id", filters.exclude_video_ids, "NOT IN"),
+                               ("kind", filters.kinds, "IN")):
+        if values:
+            clauses.append(f"d.{column} {op} ({', '.join('?' * len(values))})")
+            args += list(values)
+    return "".join(f" AND {clause}" for clause in clauses), args

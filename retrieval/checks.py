@@ -1,0 +1,31 @@
+"""System checks for search prerequisites: FTS5, backend settings, packaged models."""
+
+from __future__ import annotations
+
+import importlib.util
+
+from django.conf import settings
+from django.core.checks import Error, Warning, register
+
+from .backends.embedded import fts5_available
+from .encoders import PACKAGED_TEXT_MODELS
+
+
+@register("reelsearch")
+def check_search(app_configs, **kwargs) -> list:
+    """Report missing prerequisites of the configured backend and models."""
+    problems = []
+    backend = settings.RETRIEVAL_BACKENDS.get("default", {}).get("BACKEND", "")
+    if backend.endswith("EmbeddedBackend") and not fts5_available():
+        problems.append(Error("This Python's SQLite lacks FTS5, which the embedded backend "
+                              "needs.", hint="Use a Python built with FTS5 (most are).",
+                              id="reelsearch.E001"))
+    conf = settings.REELSEARCH
+    package = PACKAGED_TEXT_MODELS.get(conf["TEXT_MODEL"])
+    if not conf["TEXT_MODEL_PATH"] and package and importlib.util.find_spec(package) is None:
+        problems.append(Error(f"The text model package {package} is not installed.",
+                              hint="Run `make install`.", id="reelsearch.E002"))
+    if not conf["ASR_MODEL_PATH"] and importlib.util.find_spec("faster_whisper") is None:
+        problems.append(Warning("faster-whisper is not installed: speech will not be "
+                                "transcribed.", hint="Run `make install`.", id="reelsearch.W001"))
+    return problems

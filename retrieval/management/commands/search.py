@@ -1,0 +1,64 @@
+"""Search the catalog from the command line."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from retrieval.params import ParameterError, parse_request
+from retrieval.search import search
+from retrieval.serialize import response_json
+
+
+def clock(seconds: float) -> str:
+    """Format seconds as m:ss.s."""
+    minutes, rest = divmod(max(seconds, 0.0), 60)
+    return f"{int(minutes)}:{rest:04.1f}"
+
+
+class Command(BaseCommand):
+    help = "Run a hybrid search and print ranked videos with their best moments."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("query")
+        parser.add_argument("--k", default="5")
+        parser.add_argument("--fusion", default="arithmetic")
+        parser.add_argument("--normalization", default="min_max")
+        parser.add_argument("--weights", default="")
+        parser.add_argument("--signals", default="", help="e.g. bm25 or text (default: all)")
+        parser.add_argument("--backend", default="default")
+        parser.add_argument("--explain", action="store_true")
+        parser.add_argument("--json", action="store_true")
+        parser.add_argument("--all", action="store_true", help="Include unpublished videos.")
+
+    def handle(self, *args, **opts) -> None:
+        params = {"q": opts["query"], "k": opts["k"], "fusion": opts["fusion"],
+                  "normalization": opts["normalization"], "weights": opts["weights"],
+                  "signals": opts["signals"], "explain": str(opts["explain"])}
+        try:
+            request = parse_request(params, published_default=None if opts["all"] else True,
+                                    backend=opts["backend"])
+        except ParameterError as exc:
+            raise CommandError(str(exc)) from exc
+        response = search(request)
+        if opts["json"]:
+            self.stdout.write(json.dumps(response_json(response), indent=2))
+            return
+        self._print(response)
+
+    def _print(self, response) -> None:
+        self.stdout.write(self.style.MIGRATE_HEADING(
+            f'"{response.request.query}": {response.total} video(s), '
+            f"{response.timings_ms['total']:.0f} ms"))
+        for rank, match in enumerate(response.results, 1):
+            self.stdout.write(f"{rank}. {match.video.title}  (score {match.score:.3f})")
+            for moment in match.moments:
+                self.stdout.write(f"     {clock(moment.start)}–{clock(moment.end)} "
+                                  f"[{moment.kind}] {moment.snippet}")
+                if moment.explain:
+                    for name, s in moment.explain.items():
+                        self.stdout.write(f"         {name}: raw {s['raw']:.4f} → "
+                                          f"{s['normalized']:.4f} (rank {s['rank']})")
+        if response.request.explain:
+            self.stdout.write(f"timings (ms): {response.timings_ms}")

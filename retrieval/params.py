@@ -1,0 +1,84 @@
+"""Parse search parameters from strings (query strings, command options) with clear errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .documents import Filters
+from .fusion import FusionSpec
+from .search import MAX_K, SIGNALS, SearchRequest
+
+
+class ParameterError(ValueError):
+    """A user-supplied parameter is invalid; the message says how to fix it."""
+
+
+def _number(params: Mapping[str, str], name: str, kind: type, default=None):
+    raw = params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return kind(raw)
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name} must be a {kind.__name__} (got {raw!r}).") from None
+
+
+def _bool(params: Mapping[str, str], name: str, default: bool | None) -> bool | None:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return default
+    lowered = str(raw).lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ParameterError(f"{name} must be true or false (got {raw!r}).")
+
+
+def _csv(params: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in str(params.get(name) or "").split(",") if part.strip())
+
+
+def parse_filters(params: Mapping[str, str], published_default: bool | None) -> Filters:
+    """Build Filters from tags, language, min_duration, max_duration and published."""
+    filters = Filters(
+        tags=_csv(params, "tags"), language=params.get("language") or None,
+        min_duration=_number(params, "min_duration", float),
+        max_duration=_number(params, "max_duration", float),
+        published=_bool(params, "published", published_default), kinds=_csv(params, "kinds"),
+    )
+    if (filters.min_duration is not None and filters.max_duration is not None
+            and filters.min_duration > filters.max_duration):
+        raise ParameterError("min_duration is larger than max_duration.")
+    return filters
+
+
+def parse_fusion(params: Mapping[str, str]) -> FusionSpec:
+    """Build a FusionSpec from fusion, normalization, weights and rank_constant."""
+    try:
+        return FusionSpec.parse(
+            params.get("fusion") or "arithmetic",
+            normalization=params.get("normalization") or "min_max",
+            weights=params.get("weights") or {},
+            rank_constant=_number(params, "rank_constant", int, 60),
+        )
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
+
+
+def parse_request(params: Mapping[str, str], published_default: bool | None = True,
+                  **overrides: object) -> SearchRequest:
+    """Build a SearchRequest from string parameters, raising ParameterError on bad input."""
+    k = _number(params, "k", int, 10)
+    if not 1 <= k <= MAX_K:
+        raise ParameterError(f"k must be between 1 and {MAX_K} (got {k}).")
+    signals = _csv(params, "signals") or SIGNALS
+    try:
+        return SearchRequest(
+            query=str(params.get("q") or ""), k=k, page=_number(params, "page", int, 1),
+            fusion=parse_fusion(params), filters=parse_filters(params, published_default),
+            signals=signals, moments=_number(params, "moments", int, 3),
+            explain=bool(_bool(params, "explain", False)), **overrides,
+        )
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None

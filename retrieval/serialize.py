@@ -1,0 +1,42 @@
+"""Plain-JSON form of search responses, shared by the API and the `search` command."""
+
+from __future__ import annotations
+
+from .search import Moment, SearchResponse, VideoMatch
+
+
+def moment_json(moment: Moment) -> dict:
+    """Return one moment as JSON-ready data."""
+    data = {"segment_id": moment.segment_id, "kind": moment.kind,
+            "start": round(moment.start, 2), "end": round(moment.end, 2),
+            "snippet": moment.snippet, "score": round(moment.score, 6)}
+    if moment.explain is not None:
+        data["explain"] = moment.explain
+    return data
+
+
+def match_json(match: VideoMatch) -> dict:
+    """Return one ranked video as JSON-ready data."""
+    video = match.video
+    return {
+        "id": str(video.pk), "title": video.title, "score": round(match.score, 6),
+        "duration": video.duration, "tags": video.tags, "language": video.language,
+        "url": video.source.url if video.source else None,
+        "moments": [moment_json(moment) for moment in match.moments],
+    }
+
+
+def response_json(response: SearchResponse) -> dict:
+    """Return a whole search response as JSON-ready data."""
+    request = response.request
+    data = {
+        "query": request.query, "k": request.k, "page": request.page, "total": response.total,
+        "fusion": {"method": request.fusion.method,
+                   "normalization": request.fusion.normalization,
+                   "weights": dict(request.fusion.weights)},
+        "results": [match_json(match) for match in response.results],
+    }
+    if request.explain:
+        data["explain"] = {"timings_ms": response.timings_ms,
+                           "signal_sizes": response.signal_sizes}
+    return data

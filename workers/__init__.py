@@ -1,0 +1,1 @@
+"""Ingestion: Celery tasks (tasks.py) around the processing pipeline (pipeline/)."""

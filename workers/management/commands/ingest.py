@@ -1,0 +1,98 @@
+"""Register files or folders of videos and process them, with a progress bar per file."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from catalog.models import Video, VideoStatus
+from workers import pipeline
+from workers.ingest import expand, register
+
+
+class Command(BaseCommand):
+    help = "Add video files (or folders of them) to the catalog and process them."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("paths", nargs="+", type=Path)
+        parser.add_argument("--metadata", type=Path,
+                            help="JSON list of {file, title, description, tags, language}.")
+        parser.add_argument("--wait", action="store_true",
+                            help="With a broker, wait until every video has finished.")
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args, paths: list[Path], metadata: Path | None, wait: bool,
+               no_progress: bool, **options) -> None:
+        catalog = self._metadata(metadata)
+        failures, registered = 0, []
+        for path in expand(paths):
+            outcome = self._ingest(path, catalog.get(path.name), no_progress)
+            failures += outcome is None
+            if outcome is not None:
+                registered.append(outcome)
+        if wait:
+            self._wait(registered, no_progress)
+        failures += self._report(registered)
+        if failures:
+            raise CommandError(f"{failures} file(s) could not be ingested; see the messages above.")
+
+    def _metadata(self, path: Path | None) -> dict[str, dict]:
+        if path is None:
+            return {}
+        try:
+            entries = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise CommandError(f"--metadata {path}: cannot read it as JSON ({exc}).") from exc
+        return {Path(entry["file"]).name: entry for entry in entries}
+
+    def _ingest(self, path: Path, metadata: dict | None, quiet: bool) -> Video | None:
+        bar = None if quiet else tqdm(total=100, desc=path.name[:28], unit="%", leave=True,
+                                      bar_format="{desc:<40} {percentage:3.0f}%|{bar:20}|")
+
+        def observe(video_id: str, stage: str, overall: float) -> None:
+            if bar is not None:
+                bar.set_description_str(f"{path.name[:28]} [{stage}]")
+                bar.update(round(overall * 100) - bar.n)
+
+        pipeline.observers.append(observe)
+        try:
+            outcome = register(path, metadata)
+        finally:
+            pipeline.observers.remove(observe)
+            if bar is not None:
+                bar.close()
+        if outcome.action == "missing":
+            self.stderr.write(self.style.ERROR(f"✗ {outcome.message}"))
+            return None
+        if outcome.message:
+            self.stdout.write(f"  {path.name}: {outcome.message}")
+        return outcome.video
+
+    def _wait(self, videos: list[Video], quiet: bool) -> None:
+        pending = {v.pk for v in videos}
+        while pending:
+            done = Video.objects.filter(pk__in=pending, status__in=[
+                VideoStatus.READY, VideoStatus.FAILED, VideoStatus.INDEX_PENDING])
+            pending -= set(done.values_list("pk", flat=True))
+            if pending:
+                time.sleep(1.0)
+
+    def _report(self, videos: list[Video]) -> int:
+        failed = 0
+        for video in videos:
+            video.refresh_from_db()
+            if video.status == VideoStatus.FAILED:
+                failed += 1
+                self.stderr.write(self.style.ERROR(f"✗ {video.original_name}: {video.error}"))
+            elif video.status == VideoStatus.READY:
+                notes = f" ({'; '.join(video.notices)})" if video.notices else ""
+                count = video.segments.count()
+                self.stdout.write(self.style.SUCCESS(
+                    f"✓ {video.original_name}: ready, {count} segments{notes}"))
+            else:
+                self.stdout.write(f"… {video.original_name}: {video.status} ({video.stage})")
+        return failed

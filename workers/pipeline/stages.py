@@ -1,0 +1,154 @@
+"""The pipeline's stages. Each is idempotent: re-running it replaces what it made."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+
+from catalog.models import Segment, SegmentKind, Video
+from retrieval.backends import BackendUnavailable
+from retrieval.encoders import get_text_encoder
+from retrieval.indexing import index_video
+
+from . import media
+from .asr import Transcript, get_recognizer
+from .errors import TransientError
+from .segment import chunk_words, metadata_text
+
+
+@dataclass
+class StageContext:
+    """What a stage gets: the video row, its scratch directory and a progress callback."""
+
+    video: Video
+    progress: Callable[[float], None]
+
+    @property
+    def work_dir(self) -> Path:
+        """Return (and create) the video's scratch directory."""
+        path = Path(settings.REELSEARCH["WORK_DIR"]) / str(self.video.pk)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def update(self, **fields: object) -> None:
+        """Save fields on the video row without touching the editor's fields."""
+        Video.objects.filter(pk=self.video.pk).update(**fields)
+        for name, value in fields.items():
+            setattr(self.video, name, value)
+
+    def notice(self, message: str) -> None:
+        """Record a note an editor should see (not an error)."""
+        if message not in self.video.notices:
+            self.update(notices=[*self.video.notices, message])
+
+    def record_model(self, role: str, label: str) -> None:
+        """Record which model made this stage's output."""
+        self.update(model_versions={**self.video.model_versions, role: label})
+
+
+def probe(ctx: StageContext) -> None:
+    """Read duration, size and streams with ffprobe."""
+    found = media.probe(Path(ctx.video.source.path))
+    ctx.update(duration=found.duration, width=found.width, height=found.height,
+               has_video=found.has_video, has_audio=found.has_audio,
+               size_bytes=found.size_bytes)
+    if not found.has_audio:
+        ctx.notice("No audio track: indexed from its metadata only.")
+    if not found.has_video:
+        ctx.notice("No video stream: indexed from its audio only.")
+
+
+def audio(ctx: StageContext) -> None:
+    """Extract 16 kHz mono audio for ASR."""
+    if ctx.video.has_audio:
+        media.extract_audio(Path(ctx.video.source.path), ctx.work_dir / "audio.wav")
+
+
+def asr(ctx: StageContext) -> None:
+    """Transcribe speech with word timestamps and keep the transcript for the next stage."""
+    if not ctx.video.has_audio:
+        return
+    wav = ctx.work_dir / "audio.wav"
+    if not wav.exists():
+        audio(ctx)
+    transcript = get_recognizer().transcribe(wav, ctx.video.duration or 0.0, ctx.progress)
+    (ctx.work_dir / "transcript.json").write_text(json.dumps(transcript.to_dict()))
+    ctx.record_model("asr", transcript.model)
+    if not transcript.words:
+        ctx.notice("No speech was recognised in the audio track.")
+
+
+def segments(ctx: StageContext) -> None:
+    """Replace the video's speech and metadata segments."""
+    video = ctx.video
+    rows = _speech_rows(ctx) + [_metadata_row(video)]
+    with transaction.atomic():
+        video.segments.filter(kind__in=[SegmentKind.SPEECH, SegmentKind.METADATA]).delete()
+        Segment.objects.bulk_create(rows)
+
+
+def _speech_rows(ctx: StageContext) -> list[Segment]:
+    path = ctx.work_dir / "transcript.json"
+    if not ctx.video.has_audio or not path.exists():
+        return []
+    transcript = Transcript.from_dict(json.loads(path.read_text()))
+    conf = settings.REELSEARCH
+    chunks = chunk_words(transcript.words, conf["CHUNK_TARGET_SECONDS"],
+                         conf["CHUNK_OVERLAP_SECONDS"])
+    return [
+        Segment(id=Segment.make_id(ctx.video.pk, SegmentKind.SPEECH, n), video=ctx.video,
+                kind=SegmentKind.SPEECH, start=c.start, end=c.end, text=c.text,
+                source_model=transcript.model)
+        for n, c in enumerate(chunks)
+    ]
+
+
+def _metadata_row(video: Video) -> Segment:
+    return Segment(
+        id=Segment.make_id(video.pk, SegmentKind.METADATA, 0), video=video,
+        kind=SegmentKind.METADATA, start=0.0, end=float(video.duration or 0.0),
+        text=metadata_text(video.title, video.description, video.tags), source_model="editor",
+    )
+
+
+def embed(ctx: StageContext) -> None:
+    """Embed every segment whose vector is missing or came from another model."""
+    encoder = get_text_encoder()
+    stale = [s for s in ctx.video.segments.all()
+             if s.embedding_model != encoder.info.label or not s.text_vector]
+    vectors = encoder.encode([s.text for s in stale]) if stale else np.zeros((0, 0))
+    for segment, vector in zip(stale, vectors, strict=True):
+        segment.text_vector = vector.astype(np.float32).tobytes()
+        segment.embedding_model = encoder.info.label
+    Segment.objects.bulk_update(stale, ["text_vector", "embedding_model"])
+    ctx.record_model("text", encoder.info.label)
+
+
+def index(ctx: StageContext) -> None:
+    """Replace the video's documents in the search backend."""
+    try:
+        report = index_video(ctx.video)
+    except BackendUnavailable as exc:
+        raise TransientError(f"The search index is unavailable ({exc}); will retry.") from exc
+    if not report.ok:
+        first = next(iter(report.failed.items()))
+        raise TransientError(f"{len(report.failed)} segments were not indexed (first: "
+                             f"{first[0]}: {first[1]}).")
+
+
+def cleanup(ctx: StageContext) -> None:
+    """Remove the scratch directory once the video is ready."""
+    shutil.rmtree(Path(settings.REELSEARCH["WORK_DIR"]) / str(ctx.video.pk), ignore_errors=True)
+
+
+STAGES: dict[str, Callable[[StageContext], None]] = {
+    "probe": probe, "audio": audio, "asr": asr, "segments": segments, "embed": embed,
+    "index": index,
+}
