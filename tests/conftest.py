@@ -1,0 +1,95 @@
+"""Shared fixtures: an isolated index, media root and scratch directory for every test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests import media
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require(condition: bool, what: str) -> None:
+    """Fail in CI, skip elsewhere, when a service or tool the test needs is missing."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI (make test installs and starts it).")
+    pytest.skip(f"{what} is not available here (reason: run `make test` to set it up)")
+
+
+@pytest.fixture(autouse=True)
+def isolated_storage(request, settings, tmp_path: Path):
+    """Point the index, media root and scratch directory of every test at tmp_path.
+
+    Tests that use a module-wide catalog (fixtures named `shared_*`) keep its storage.
+    """
+    if any(name.startswith("shared_") for name in request.fixturenames):
+        yield
+        return
+    from retrieval.backends import reset_backends
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.RETRIEVAL_BACKENDS = {
+        **settings.RETRIEVAL_BACKENDS,
+        "default": {**settings.RETRIEVAL_BACKENDS["default"], "PATH": str(tmp_path / "index")},
+    }
+    settings.REELSEARCH = {**settings.REELSEARCH, "WORK_DIR": str(tmp_path / "work")}
+    reset_backends()
+    yield
+    reset_backends()
+
+
+@pytest.fixture(scope="session")
+def media_tools() -> None:
+    """Require ffmpeg, ffprobe and espeak-ng."""
+    missing = media.missing_tools()
+    require(not missing, f"media tools ({', '.join(missing)})")
+
+
+@pytest.fixture(scope="session")
+def clips(media_tools, tmp_path_factory) -> dict[str, Path]:
+    """Generate small narrated clips once per session (three topics)."""
+    root = tmp_path_factory.mktemp("clips")
+    made = {}
+    for name, (text, caption) in CLIP_TEXTS.items():
+        made[name] = media.make_video(
+            root / f"{name}.mp4", narration=text, captions=[(0.0, 3.0, caption)]
+        )
+    return made
+
+
+CLIP_TEXTS = {
+    "bread": (
+        "To bake bread, mix flour, water, yeast and salt. Knead the dough for ten "
+        "minutes, let it rise until it doubles, then bake it in a hot oven.",
+        "BREAD",
+    ),
+    "rockets": (
+        "A rocket engine burns fuel and pushes hot gas out of its nozzle. The "
+        "spacecraft climbs into orbit around the Earth.",
+        "ROCKETS",
+    ),
+    "gardening": (
+        "Plant tomato seedlings in spring, water them every morning, and tie the "
+        "stems to a wooden stake as they grow.",
+        "TOMATOES",
+    ),
+}
+
+
+def storage_settings(root: Path) -> dict:
+    """Return settings overrides that put every writable path under root."""
+    from django.conf import settings
+
+    return {
+        "MEDIA_ROOT": str(root / "media"),
+        "RETRIEVAL_BACKENDS": {
+            **settings.RETRIEVAL_BACKENDS,
+            "default": {**settings.RETRIEVAL_BACKENDS["default"], "PATH": str(root / "index")},
+        },
+        "REELSEARCH": {**settings.REELSEARCH, "WORK_DIR": str(root / "work")},
+    }
