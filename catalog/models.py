@@ -25,6 +25,7 @@ class Video(models.Model):
     title = models.CharField(max_length=300)
     description = models.TextField(blank=True)
     tags = models.JSONField(default=list, blank=True)
+    auto_tags = models.JSONField(default=list, blank=True)  # strongest visual concepts
     language = models.CharField(max_length=16, default="en", blank=True)
     source = models.FileField(upload_to="videos/%Y/%m/", max_length=500)
     original_name = models.CharField(max_length=300, blank=True)
@@ -86,6 +87,8 @@ class Segment(models.Model):
     end = models.FloatField()
     text = models.TextField(blank=True)
     text_vector = models.BinaryField(null=True, blank=True)
+    visual_vector = models.BinaryField(null=True, blank=True)  # CLIP image embedding
+    visual_model = models.CharField(max_length=120, blank=True)
     source_model = models.CharField(max_length=120, blank=True)  # e.g. the ASR model
     embedding_model = models.CharField(max_length=120, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -145,3 +148,21 @@ class ApiKey(models.Model):
         raw = secrets.token_urlsafe(32)
         key = cls.objects.create(name=name, prefix=raw[:8], hashed_key=cls.hash(raw))
         return key, raw
+
+
+class Keyframe(models.Model):
+    """A representative frame of a scene, stored as a small JPEG thumbnail."""
+
+    video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="keyframes")
+    time = models.FloatField()
+    image = models.ImageField(upload_to="keyframes/%Y/%m/", max_length=500)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("video", "time")
+        constraints = [models.UniqueConstraint(fields=["video", "time"], name="unique_keyframe")]
+
+    def __str__(self) -> str:
+        return f"{self.video} @ {self.time:.1f}s"

@@ -83,8 +83,10 @@ class VectorStore:
         self.ids: list[str] = []
         self.row: dict[str, int] = {}
         self.video: list[str] = []
-        self.kind: list[str] = []
+        self.codes: dict[str, int] = {}  # video ids and kinds -> small ints for masks
         self.matrix = np.zeros((0, 0), dtype=np.float32)
+        self.video_code = np.zeros(0, dtype=np.int32)
+        self.kind_code = np.zeros(0, dtype=np.int32)
         self.alive = np.zeros(0, dtype=bool)
         self.last_seq = 0
 
@@ -100,12 +102,16 @@ class VectorStore:
             index = len(self.ids)
             self.ids.append(segment_id)
             self.video.append(video_id)
-            self.kind.append(kind)
             self.row[segment_id] = index
         self.matrix[index] = vector
         self.video[index] = video_id
-        self.kind[index] = kind
+        self.video_code[index] = self.code(video_id)
+        self.kind_code[index] = self.code(kind)
         self.alive[index] = True
+
+    def code(self, value: str) -> int:
+        """Return the small integer that stands for a video id or kind in masks."""
+        return self.codes.setdefault(value, len(self.codes))
 
     def _grow(self, dim: int) -> None:
         size = len(self.ids)
@@ -115,9 +121,16 @@ class VectorStore:
         matrix = np.zeros((capacity, dim), dtype=np.float32)
         if size:
             matrix[:size] = self.matrix[:size]
-        alive = np.zeros(capacity, dtype=bool)
-        alive[:size] = self.alive[:size]
-        self.matrix, self.alive = matrix, alive
+        self.matrix = matrix
+        for name in ("video_code", "kind_code", "alive"):
+            old = getattr(self, name)
+            grown = np.zeros(capacity, dtype=old.dtype)
+            grown[:size] = old[:size]
+            setattr(self, name, grown)
+
+    def _member(self, codes: np.ndarray, values: set[str]) -> np.ndarray:
+        wanted = [self.codes[value] for value in values if value in self.codes]
+        return np.isin(codes, np.asarray(wanted, dtype=np.int32))
 
     def drop(self, segment_ids: Iterable[str]) -> None:
         """Forget vectors (their rows are masked out)."""
@@ -139,14 +152,14 @@ class VectorStore:
         scores = self.matrix[:size] @ _normalized(vector)
         mask = self.alive[:size].copy()
         if videos is not None:
-            mask &= np.fromiter((v in videos for v in self.video), dtype=bool, count=size)
+            mask &= self._member(self.video_code[:size], videos)
         if kinds:
-            mask &= np.fromiter((kind in kinds for kind in self.kind), dtype=bool, count=size)
+            mask &= self._member(self.kind_code[:size], kinds)
         scores = np.where(mask, scores, -np.inf)
         k = min(k, int(mask.sum()))
         if k == 0:
             return []
-        top = np.argpartition(-scores, k - 1)[:k]
+        top = np.argpartition(-scores, k - 1)[:k] if k < size else np.arange(size)
         top = top[np.lexsort((top, -scores[top]))]
         return [Hit(self.ids[i], self.video[i], float(scores[i])) for i in top]
 
@@ -176,6 +189,7 @@ class EmbeddedBackend(SearchBackend):
         self._lock = threading.RLock()
         self._stores: dict[str, VectorStore] = {}
         self._loaded: tuple[str, str] | None = None  # (file name, generation)
+        self._allowed_cache: dict[tuple, set[str]] = {}
 
     # -- files and connections -------------------------------------------------------------
     def _pointer(self, name: str) -> str | None:
@@ -239,11 +253,12 @@ class EmbeddedBackend(SearchBackend):
     def _write(self, filename: str, docs: list[SegmentDoc]) -> IndexReport:
         conn = self._conn(filename)
         failed: dict[str, str] = {}
+        dims: dict[str, int] = {}
         with self._lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for doc in docs:
-                    problem = _invalid(doc)
+                    problem = _invalid(doc) or _dimension_mismatch(conn, doc, dims)
                     if problem:
                         failed[doc.id] = problem
                         continue
@@ -376,6 +391,12 @@ class EmbeddedBackend(SearchBackend):
         return store.matrix[rows] if rows else np.zeros((0, max(store.matrix.shape[1], 1)))
 
     def _allowed_videos(self, filters: Filters) -> set[str]:
+        key = (self._loaded, filters)
+        if key not in self._allowed_cache:
+            self._allowed_cache = {key: self._query_allowed_videos(filters)}
+        return self._allowed_cache[key]
+
+    def _query_allowed_videos(self, filters: Filters) -> set[str]:
         where, args = _filter_sql(filters)
         sql = f"SELECT DISTINCT d.video_id FROM docs d WHERE 1 = 1 {where}"  # noqa: S608
         return {row[0] for row in self._conn(self._current()).execute(sql, args)}
@@ -395,11 +416,11 @@ class EmbeddedBackend(SearchBackend):
     def _refresh(self, conn: sqlite3.Connection, field: str) -> None:
         for name in {field, *self._stores}:
             store = self._stores.setdefault(name, VectorStore())
-            rows = conn.execute(
-                "SELECT v.seq, v.segment_id, d.video_id, d.kind, v.vec FROM vectors v "
-                "JOIN docs d ON d.id = v.segment_id WHERE v.field = ? AND v.seq > ? ORDER BY v.seq",
-                (name, store.last_seq),
-            ).fetchall()
+            rows = _vector_rows(conn, name, store.last_seq)
+            if rows and store.matrix.shape[1] not in (0, len(rows[0][4]) // 4):
+                # cleared and re-embedded with another dimension: load the field afresh
+                store = self._stores[name] = VectorStore()
+                rows = _vector_rows(conn, name, 0)
             for seq, segment_id, video_id, kind, blob in rows:
                 store.put(segment_id, video_id, kind, np.frombuffer(blob, dtype=np.float32))
                 store.last_seq = seq
@@ -414,6 +435,14 @@ class EmbeddedBackend(SearchBackend):
         self._local.conns = {}
 
 
+def _vector_rows(conn: sqlite3.Connection, field: str, after: int) -> list[tuple]:
+    return conn.execute(
+        "SELECT v.seq, v.segment_id, d.video_id, d.kind, v.vec FROM vectors v "
+        "JOIN docs d ON d.id = v.segment_id WHERE v.field = ? AND v.seq > ? ORDER BY v.seq",
+        (field, after),
+    ).fetchall()
+
+
 def _bump(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
 
@@ -426,6 +455,20 @@ def _invalid(doc: SegmentDoc) -> str:
     for field, vector in doc.vectors.items():
         if not np.all(np.isfinite(np.asarray(vector, dtype=np.float32))):
             return f"vector {field!r} has NaN or infinite values"
+    return ""
+
+
+def _dimension_mismatch(conn: sqlite3.Connection, doc: SegmentDoc, dims: dict[str, int]) -> str:
+    """Refuse a vector whose dimension differs from the field's stored vectors (or batch)."""
+    for field, vector in doc.vectors.items():
+        size = np.asarray(vector).size
+        if field not in dims:
+            row = conn.execute("SELECT length(vec) FROM vectors WHERE field = ? LIMIT 1",
+                               (field,)).fetchone()
+            dims[field] = row[0] // 4 if row else size  # float32 blobs
+        if size != dims[field]:
+            return (f"vector {field!r} has dimension {size}, the index holds {dims[field]}: "
+                    "re-embed with the index's model or rebuild the index")
     return ""
 
 

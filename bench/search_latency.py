@@ -1,0 +1,114 @@
+"""Hybrid search latency on the embedded backend with synthetic catalogs of 10k and 100k segments.
+
+Each query goes through retrieval.search.search(): MiniLM query encoding, FTS5 BM25, exact
+cosine over the in-process matrix, fusion, grouping and hydration from the catalog.
+Segment texts are random sentences over a Zipf-distributed vocabulary; vectors are random
+unit vectors (k-NN cost does not depend on their content).
+
+    python bench/search_latency.py [--sizes 10000 100000] [--queries 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+from _setup import django_in_tempdir, peak_rss_mb, percentile
+
+SEGMENTS_PER_VIDEO = 100
+
+
+def vocabulary(rng: np.random.Generator, size: int = 20000) -> list[str]:
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    words = {"".join(rng.choice(letters, rng.integers(3, 10))) for _ in range(size * 2)}
+    return sorted(words)[:size]
+
+
+def sentence(rng, words, weights, length: int) -> str:
+    return " ".join(words[i] for i in rng.choice(len(words), length, p=weights))
+
+
+def build(n_segments: int, rng, words, weights, dim: int) -> None:
+    from catalog.models import Segment, Video
+    from retrieval.backends import get_backend
+    from retrieval.documents import SegmentDoc
+
+    backend = get_backend()
+    backend.ensure_index()
+    videos = []
+    for v in range(n_segments // SEGMENTS_PER_VIDEO):
+        videos.append(Video(title=f"video {v}", source=f"videos/{v}.mp4", status="ready",
+                            duration=600.0, tags=[f"t{v % 7}"]))
+    Video.objects.bulk_create(videos, batch_size=500)
+    for video in videos:
+        rows, docs = [], []
+        vectors = rng.standard_normal((SEGMENTS_PER_VIDEO, dim)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        for n in range(SEGMENTS_PER_VIDEO):
+            text = sentence(rng, words, weights, int(rng.integers(25, 45)))
+            seg_id = Segment.make_id(video.pk, "speech", n)
+            rows.append(Segment(id=seg_id, video=video, kind="speech", start=n * 6.0,
+                                end=n * 6.0 + 15.0, text=text))
+            docs.append(SegmentDoc(seg_id, str(video.pk), "speech", n * 6.0, n * 6.0 + 15.0,
+                                   text, {"text": vectors[n]}, video.filter_fields()))
+        Segment.objects.bulk_create(rows)
+        backend.index(docs)
+
+
+def measure(queries: list[str]) -> dict:
+    from retrieval.params import parse_request
+    from retrieval.search import search
+
+    for query in queries[:5]:
+        search(parse_request({"q": query}))  # warm caches and the vector matrix
+    totals, parts = [], {"encode": [], "knn": [], "bm25": [], "fuse": [], "hydrate": []}
+    for query in queries:
+        started = time.perf_counter()
+        response = search(parse_request({"q": query, "k": "10"}))
+        totals.append((time.perf_counter() - started) * 1000)
+        for key in parts:
+            parts[key].append(response.timings_ms.get(key, 0.0))
+    return {"p50_ms": percentile(totals, 50), "p95_ms": percentile(totals, 95),
+            **{f"{k}_p50_ms": percentile(v, 50) for k, v in parts.items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+    results = []
+    for size in args.sizes:
+        django_in_tempdir(f"bench-search-{size}-")
+        from django.conf import settings
+
+        from catalog.models import Video
+        from retrieval.backends import reset_backends
+
+        Video.objects.all().delete()
+        reset_backends()
+        rng = np.random.default_rng(7)
+        words = vocabulary(rng)
+        weights = 1.0 / np.arange(1, len(words) + 1) ** 1.07
+        weights /= weights.sum()
+        started = time.perf_counter()
+        build(size, rng, words, weights, settings.REELSEARCH["TEXT_DIM"])
+        build_s = time.perf_counter() - started
+        queries = [sentence(rng, words, weights, int(rng.integers(2, 6)))
+                   for _ in range(args.queries)]
+        row = {"segments": size, "build_s": round(build_s, 1), **measure(queries),
+               "peak_rss_mb": round(peak_rss_mb())}
+        results.append({k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()})
+        print(json.dumps(results[-1]), flush=True)
+    print("\n| segments | p50 ms | p95 ms | encode | knn | bm25 | fuse | hydrate |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results:
+        print(f"| {r['segments']:,} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
+              f"{r['encode_p50_ms']:.1f} | {r['knn_p50_ms']:.1f} | {r['bm25_p50_ms']:.1f} | "
+              f"{r['fuse_p50_ms']:.1f} | {r['hydrate_p50_ms']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
