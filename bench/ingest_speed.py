@@ -13,7 +13,6 @@ import itertools
 import json
 import sys
 import time
-from pathlib import Path
 
 from _setup import ROOT, django_in_tempdir, peak_rss_mb
 
@@ -58,7 +57,8 @@ def main() -> None:
     video = Video.objects.get(pk=video.pk)
     assert video.status == "ready", video.error
     timings = video.stage_timings
-    print(json.dumps({"duration_s": round(video.duration, 1), "wall_s": round(wall, 1), "model_load_s": round(load_s, 1),
+    print(json.dumps({"duration_s": round(video.duration, 1), "wall_s": round(wall, 1),
+                      "model_load_s": round(load_s, 1),
                       "realtime_factor": round(video.duration / wall, 1),
                       "segments": video.segments.count(), "stages_s": timings,
                       "peak_rss_mb": round(peak_rss_mb())}, indent=2))

@@ -124,6 +124,9 @@ class WatchEvent(models.Model):
     class Meta:
         ordering = ("-created_at",)
 
+    def __str__(self) -> str:
+        return f"{self.user_id} watched {self.video_id} to {self.position:.0f}s"
+
 
 class ApiKey(models.Model):
     """A key that authorizes writes and per-user endpoints; only its hash is stored."""

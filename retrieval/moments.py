@@ -31,7 +31,9 @@ def overlap_ratio(a: Span, b: Span) -> float:
 def distinct_moments(spans: list[Span], limit: int, max_overlap: float = 0.5) -> list[Span]:
     """Keep the best spans, skipping one that mostly overlaps a better one of the same kind."""
     kept: list[Span] = []
-    for span in spans:
+    if limit <= 0:
+        return kept
+    for span in sorted(spans, key=lambda span: -span.score):  # stable: ties keep their order
         if any(k.kind == span.kind and overlap_ratio(k, span) > max_overlap for k in kept):
             continue
         kept.append(span)

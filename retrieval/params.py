@@ -20,7 +20,8 @@ def _number(params: Mapping[str, str], name: str, kind: type, default=None):
     try:
         return kind(raw)
     except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a {kind.__name__} (got {raw!r}).") from None
+        noun = {"int": "an integer", "float": "a number"}.get(kind.__name__, kind.__name__)
+        raise ParameterError(f"{name} must be {noun} (got {raw!r}).") from None
 
 
 def _bool(params: Mapping[str, str], name: str, default: bool | None) -> bool | None:

@@ -12,7 +12,7 @@ STOPWORDS = frozenset(
     ourselves out over own same she should so some such than that the their theirs them
     themselves then there these they this those through to too under until up very was we were
     what when where which while who whom why will with would you your yours yourself
-    yourselves""".split()
+    yourselves""".split()  # noqa: SIM905 (readable as prose)
 )
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)

@@ -197,6 +197,14 @@ class EmbeddedBackend(SearchBackend):
             return (self.root / name).read_text().strip() or None
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise self._unusable(exc) from exc
+
+    def _unusable(self, exc: OSError) -> BackendUnavailable:
+        return BackendUnavailable(
+            f"the index directory {self.root} is not usable ({exc}): check that it is a "
+            "writable directory (RETRIEVAL_BACKENDS['default']['PATH'] / REELSEARCH_INDEX_DIR)."
+        )
 
     def _set_pointer(self, name: str, value: str | None) -> None:
         target = self.root / name
@@ -230,7 +238,10 @@ class EmbeddedBackend(SearchBackend):
     def ensure_index(self) -> None:
         """Create the index directory and an empty index file if none exists."""
         with self._lock:
-            self.root.mkdir(parents=True, exist_ok=True)
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise self._unusable(exc) from exc
             if self._pointer("CURRENT") is None:
                 name = f"index-{time.time_ns()}.sqlite3"
                 self._conn(name)
@@ -366,8 +377,8 @@ class EmbeddedBackend(SearchBackend):
             return []
         match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
         where, args = _filter_sql(filters)
-        sql = (
-            "SELECT d.id, d.video_id, -bm25(docs_fts) AS score FROM docs_fts "
+        sql = (  # `where` holds only fixed clauses with ? placeholders
+            "SELECT d.id, d.video_id, -bm25(docs_fts) AS score FROM docs_fts "  # noqa: S608
             "JOIN docs d ON d.rowid = docs_fts.rowid "
             f"WHERE docs_fts MATCH ? {where} ORDER BY bm25(docs_fts), d.id LIMIT ?"
         )
@@ -377,7 +388,9 @@ class EmbeddedBackend(SearchBackend):
             raise BackendUnavailable(f"BM25 query failed: {exc}") from exc
         return [Hit(segment_id, video_id, float(score)) for segment_id, video_id, score in rows]
 
-    def knn(self, field: str, vector: np.ndarray, k: int, filters: Filters = Filters()) -> list[Hit]:
+    def knn(
+        self, field: str, vector: np.ndarray, k: int, filters: Filters = Filters()
+    ) -> list[Hit]:
         """Return the k nearest segments by exact cosine, filters applied before ranking."""
         store = self._store(field)
         video_filters = replace(filters, kinds=())
@@ -478,7 +491,7 @@ def _filter_sql(filters: Filters) -> tuple[str, list]:
     args: list = []
     if filters.tags:
         marks = ", ".join("?" * len(filters.tags))
-        clauses.append(f"EXISTS (SELECT 1 FROM json_each(d.tags) WHERE value IN ({marks}))")
+        clauses.append(f"EXISTS (SELECT 1 FROM json_each(d.tags) WHERE value IN ({marks}))")  # noqa: S608
         args += [tag.lower() for tag in filters.tags]
     if filters.language:
         clauses.append("d.language = ?")

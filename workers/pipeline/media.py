@@ -38,7 +38,8 @@ def tool(name: str) -> str:
 def probe(path: Path) -> ProbeResult:
     """Read duration and streams of a media file, failing with an editor-facing message."""
     if not path.exists():
-        raise PermanentError(f"The source file {path.name} is missing from storage: upload it again.")
+        raise PermanentError(
+            f"The source file {path.name} is missing from storage: upload it again.")
     size = path.stat().st_size
     if size == 0:
         raise PermanentError(f"The file {path.name} is empty (0 bytes): upload it again.")
@@ -49,8 +50,8 @@ def probe(path: Path) -> ProbeResult:
     )
     if proc.returncode != 0:
         detail = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
-        raise PermanentError(f"{path.name} could not be read as a video ({detail}). The file may be "
-                             f"truncated or not a video: {REEXPORT_HINT}.")
+        raise PermanentError(f"{path.name} could not be read as a video ({detail}). The file "
+                             f"may be truncated or not a video: {REEXPORT_HINT}.")
     return _parse_probe(json.loads(proc.stdout or "{}"), path, size)
 
 

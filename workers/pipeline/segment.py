@@ -23,10 +23,14 @@ def chunk_words(words: list[Word], target: float = 15.0, overlap: float = 3.0,
     """Group words into ~target-second chunks that overlap by about `overlap` seconds."""
     max_len = max_len or target * 4 / 3
     chunks: list[Chunk] = []
-    i = 0
+    i, last = 0, -1
     while i < len(words):
         j = _chunk_end(words, i, target, max_len, max_gap)
+        if j <= last:  # the next word cannot join (a split): start after it, not a sub-chunk
+            i = last + 1
+            continue
         chunks.append(_make_chunk(words[i:j + 1]))
+        last = j
         if j == len(words) - 1:
             break
         i = _next_start(words, i, j, overlap)
