@@ -1,73 +1,98 @@
-"""Thin Celery tasks: one per pipeline stage, each handing the video to the next stage."""
+"""Thin Celery tasks: one per pipeline stage, each handing the video to the next stage.
+
+    reelsearch.stage.probe -> ... -> reelsearch.stage.index   (in pipeline.STAGE_NAMES order)
+
+A task takes a video id, re-fetches the row (returning quietly when it is gone) and runs
+its stage through `workers.pipeline`, which records stage, progress, timings and errors on
+the video. Tasks are acknowledged late, so a worker that dies mid-stage leaves the message
+to be delivered again; stages are idempotent, and a stage the video is already past is
+skipped. Transient errors retry with exponential backoff; permanent ones fail the video.
+Without a broker (CELERY_BROKER_URL unset) the chain runs eagerly in the caller.
+"""
 
 from __future__ import annotations
 
 import logging
 
 from celery import shared_task
-from celery.exceptions import MaxRetriesExceededError
 from django.conf import settings
+from django.db import OperationalError
 
-from catalog.models import Video, VideoStatus
 from retrieval.backends import BackendUnavailable, get_backend
 
 from . import pipeline
 from .pipeline.errors import PermanentError, TransientError
 
 logger = logging.getLogger("reelsearch.tasks")
-MAX_RETRIES = 8
+TASK_OPTIONS = {"bind": True, "acks_late": True, "reject_on_worker_lost": True,
+                "soft_time_limit": settings.CELERY_TASK_SOFT_TIME_LIMIT,
+                "time_limit": settings.CELERY_TASK_TIME_LIMIT}
 
 
-def backoff(retries: int) -> int:
-    """Return the delay before retry number `retries` (exponential, capped at 5 minutes)."""
-    return min(5 * 2**retries, 300)
+def backoff(retries: int) -> float:
+    """Return the delay before retry number `retries + 1` (exponential, capped)."""
+    conf = settings.REELSEARCH
+    return min(conf["RETRY_BACKOFF_SECONDS"] * 2**retries, conf["RETRY_BACKOFF_MAX_SECONDS"])
 
 
-@shared_task(name="reelsearch.run_stage", bind=True, acks_late=True,
-             reject_on_worker_lost=True, max_retries=MAX_RETRIES,
-             soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
-             time_limit=settings.CELERY_TASK_TIME_LIMIT)
-def run_stage(self, video_id: str, stage: str) -> str:
-    """Run one stage; on success enqueue the next one."""
-    try:
-        if not pipeline.run_stage(video_id, stage):
-            return "gone"
-    except PermanentError:
-        return "failed"
-    except TransientError as exc:
+def _task(stage: str):
+    """Build the task that runs one stage, then queues the next one."""
+
+    @shared_task(name=f"reelsearch.stage.{stage}", **TASK_OPTIONS)
+    def run(self, video_id: str) -> str:
         try:
-            raise self.retry(exc=exc, countdown=backoff(self.request.retries))
-        except MaxRetriesExceededError:
-            give_up(video_id, stage, exc)
-            return "gave-up"
-    following = pipeline.STAGE_NAMES.index(stage) + 1
-    if following < len(pipeline.STAGE_NAMES):
-        run_stage.delay(video_id, pipeline.STAGE_NAMES[following])
-    return "ok"
+            outcome = pipeline.run_stage(video_id, stage)
+        except PermanentError:
+            outcome = "failed"
+        except (TransientError, OperationalError) as exc:
+            return retry_or_give_up(self, video_id, stage, exc)
+        logger.log(logging.DEBUG if outcome == "ran" else logging.INFO, "%s %s: %s", stage,
+                   video_id, outcome)
+        following = pipeline.next_stage(stage)
+        if outcome == "ran" and following:
+            STAGE_TASKS[following].delay(video_id)
+        return outcome
+
+    run.__doc__ = f"Run the {stage} stage of a video, then queue the next stage."
+    return run
 
 
-def give_up(video_id: str, stage: str, exc: Exception) -> None:
-    """Record that retries are exhausted: index problems wait for `reindex --pending`."""
-    if stage == "index":
-        status, error = VideoStatus.INDEX_PENDING, (
-            f"index: {exc} Run `manage.py reindex --pending` once the search backend is back.")
-    else:
-        status, error = VideoStatus.FAILED, f"{stage}: gave up after {MAX_RETRIES} retries: {exc}"
-    Video.objects.filter(pk=video_id).update(status=status, error=error)
+def retry_or_give_up(task, video_id: str, stage: str, exc: Exception) -> str:
+    """Retry a stage after a transient error, or record that retries ran out."""
+    limit, done = settings.REELSEARCH["MAX_RETRIES"], task.request.retries
+    if done >= limit:
+        logger.error("%s %s: giving up after %d retries: %s", stage, video_id, done, exc)
+        pipeline.give_up(video_id, stage, exc, done)
+        return "gave-up"
+    delay = backoff(done)
+    logger.warning("%s %s: retry %d of %d in %gs: %s", stage, video_id, done + 1, limit,
+                   delay, exc)
+    pipeline.record_retry(video_id, stage, exc, done + 1, limit, delay)
+    raise task.retry(exc=exc, countdown=delay, max_retries=limit)
 
 
-@shared_task(name="reelsearch.unindex_video", bind=True, acks_late=True, max_retries=MAX_RETRIES)
+STAGE_TASKS = {stage: _task(stage) for stage in pipeline.STAGE_NAMES}  # "reelsearch.stage.<name>"
+
+
+@shared_task(name="reelsearch.unindex_video", **TASK_OPTIONS)
 def unindex_video(self, video_id: str) -> None:
     """Remove a deleted video's documents from the search backend."""
     try:
         get_backend().delete_video(video_id)
     except BackendUnavailable as exc:
-        raise self.retry(exc=exc, countdown=backoff(self.request.retries)) from exc
+        limit = settings.REELSEARCH["MAX_RETRIES"]
+        raise self.retry(exc=exc, countdown=backoff(self.request.retries),
+                         max_retries=limit) from exc
 
 
 def enqueue_video(video_id: str, first_stage: str | None = None) -> None:
-    """Queue (or, without a broker, run) the pipeline for a video."""
-    run_stage.delay(str(video_id), first_stage or pipeline.STAGE_NAMES[0])
+    """Queue (or, without a broker, run) the pipeline for a video from its first stage."""
+    first = first_stage or pipeline.STAGE_NAMES[0]
+    if first not in pipeline.STAGE_NAMES:
+        raise ValueError(f"unknown pipeline stage {first!r}; stages are "
+                         f"{', '.join(pipeline.STAGE_NAMES)}")
+    pipeline.start_run(str(video_id), first)
+    STAGE_TASKS[first].delay(str(video_id))
 
 
 def enqueue_unindex(video_id: str) -> None:

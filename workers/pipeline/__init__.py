@@ -1,11 +1,17 @@
 """What happens to an uploaded video: the stages in order, with status, progress and errors.
 
-    probe -> audio -> asr -> segments -> embed -> index
+    probe -> keyframes -> concepts -> ocr -> clip -> audio -> asr -> segments -> embed -> index
+
+The visual stages (frames.py, concepts.py, ocr.py, clip.py) skip a video with no picture;
+clip also skips, with a logged notice, when no CLIP-family model is configured.
 
 Each stage re-fetches the video, records its stage, progress and timing on the row, and is
-idempotent. A PermanentError marks the video failed with the stage's editor-facing message;
-a TransientError is left to the caller (the Celery task) to retry. The source file is never
-touched by a failure.
+idempotent: it replaces what it made (segments have stable ids, `<video>:<kind>:<n>`). A
+stage delivered again after the video has moved past it (a worker died after queueing the
+next stage but before acknowledging) is skipped. A PermanentError marks the video failed
+with the stage's editor-facing message; a TransientError is left to the caller (the Celery
+task) to retry, and `give_up` records what happens when retries run out. The source file is
+never touched by a failure.
 """
 
 from __future__ import annotations
@@ -13,6 +19,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import IntegrityError, OperationalError
 
 from catalog.models import Video, VideoStatus
 
@@ -25,8 +34,8 @@ STAGE_NAMES: tuple[str, ...] = tuple(STAGES)
 ProgressObserver = Callable[[str, str, float], None]  # (video_id, stage, overall 0..1)
 observers: list[ProgressObserver] = []
 
-__all__ = ("STAGE_NAMES", "PermanentError", "PipelineError", "TransientError", "observers",
-           "process", "run_stage")
+__all__ = ("STAGE_NAMES", "PermanentError", "PipelineError", "TransientError", "give_up",
+           "next_stage", "observers", "process", "record_retry", "run_stage", "start_run")
 
 
 def _overall(stage: str, fraction: float) -> float:
@@ -48,17 +57,60 @@ def _reporter(ctx: StageContext, stage: str) -> Callable[[float], None]:
     return report
 
 
-def run_stage(video_id: str, stage: str) -> bool:
-    """Run one stage for a video; return False when the video no longer exists."""
+def next_stage(stage: str) -> str | None:
+    """Return the stage after this one, or None after the last."""
+    position = STAGE_NAMES.index(stage) + 1
+    return STAGE_NAMES[position] if position < len(STAGE_NAMES) else None
+
+
+def start_run(video_id: str, first_stage: str | None = None) -> None:
+    """Mark a video pending before its chain is queued (a new run starts at first_stage)."""
+    first = first_stage or STAGE_NAMES[0]
+    Video.objects.filter(pk=video_id).update(
+        status=VideoStatus.PENDING, stage="", error="", progress=_overall(first, 0.0))
+
+
+def _already_done(video: Video, stage: str) -> bool:
+    """Return True when this run no longer needs the stage (a redelivered task).
+
+    A later stage has started (so this one finished and queued it), or the video is no
+    longer in flight (ready, failed, waiting for the index).
+    """
+    if video.status not in (VideoStatus.PENDING, VideoStatus.PROCESSING):
+        return True
+    return (video.stage in STAGE_NAMES
+            and STAGE_NAMES.index(video.stage) > STAGE_NAMES.index(stage))
+
+
+def run_stage(video_id: str, stage: str) -> str:
+    """Run one stage for a video; return "ran", "skipped" (already done) or "gone"."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown pipeline stage {stage!r}; stages are {', '.join(STAGE_NAMES)}")
     video = Video.objects.filter(pk=video_id).first()
     if video is None:
         logger.info("video %s is gone; skipping %s", video_id, stage)
-        return False
+        return "gone"
+    if _already_done(video, stage):
+        logger.info("video %s is past %s (%s, %s); skipping a repeated delivery",
+                    video_id, stage, video.status, video.stage or "-")
+        return "skipped"
     ctx = StageContext(video, progress=lambda fraction: None)
     ctx.progress = _reporter(ctx, stage)
     ctx.update(status=VideoStatus.PROCESSING, stage=stage, error="")
     ctx.progress(0.0)
     started = time.monotonic()
+    _run_guarded(ctx, stage)
+    timings = {**ctx.video.stage_timings, stage: round(time.monotonic() - started, 3)}
+    ctx.update(stage_timings=timings)
+    ctx.progress(1.0)
+    if stage == STAGE_NAMES[-1]:
+        ctx.update(status=VideoStatus.READY, stage="done", progress=1.0, error="")
+        cleanup(ctx)
+    return "ran"
+
+
+def _run_guarded(ctx: StageContext, stage: str) -> None:
+    """Run a stage, turning every failure into a PermanentError or a TransientError."""
     try:
         STAGES[stage](ctx)
     except PermanentError as exc:
@@ -67,25 +119,43 @@ def run_stage(video_id: str, stage: str) -> bool:
     except TransientError as exc:
         ctx.update(error=f"{stage} (will retry): {exc}")
         raise
+    except SoftTimeLimitExceeded as exc:
+        message = ("took longer than the worker's time limit: split the file, or raise "
+                   "CELERY_TASK_SOFT_TIME_LIMIT and CELERY_TASK_TIME_LIMIT.")
+        ctx.update(status=VideoStatus.FAILED, error=f"{stage}: {message}")
+        raise PermanentError(message) from exc
+    except (OperationalError, IntegrityError) as exc:  # database busy, concurrent rerun
+        raise TransientError(f"database error ({exc}); will retry.") from exc
     except Exception as exc:
-        logger.exception("unexpected error in stage %s of video %s", stage, video_id)
+        logger.exception("unexpected error in stage %s of video %s", stage, ctx.video.pk)
         message = f"unexpected error ({type(exc).__name__}: {exc}); tell an operator."
         ctx.update(status=VideoStatus.FAILED, error=f"{stage}: {message}")
         raise PermanentError(message) from exc
-    timings = {**ctx.video.stage_timings, stage: round(time.monotonic() - started, 3)}
-    ctx.update(stage_timings=timings)
-    ctx.progress(1.0)
+
+
+def record_retry(video_id: str, stage: str, exc: Exception, attempt: int, limit: int,
+                 delay: float) -> None:
+    """Note on the video that a stage will be retried, and when."""
+    Video.objects.filter(pk=video_id).update(
+        error=f"{stage} (will retry, attempt {attempt} of {limit}, in {delay:g} s): {exc}")
+
+
+def give_up(video_id: str, stage: str, exc: Exception, retries: int) -> None:
+    """Record that retries are exhausted: index problems wait for `reindex --pending`."""
     if stage == STAGE_NAMES[-1]:
-        ctx.update(status=VideoStatus.READY, stage="done", progress=1.0, error="")
-        cleanup(ctx)
-    return True
+        status, error = VideoStatus.INDEX_PENDING, (
+            f"{stage}: {exc} Run `manage.py reindex --pending` once the search backend is back.")
+    else:
+        status, error = VideoStatus.FAILED, f"{stage}: gave up after {retries} retries: {exc}"
+    Video.objects.filter(pk=video_id).update(status=status, error=error)
 
 
 def process(video_id: str, stages: tuple[str, ...] = STAGE_NAMES) -> str:
     """Run stages in-process (no Celery) and return the final status."""
+    start_run(video_id, stages[0])
     for stage in stages:
         try:
-            if not run_stage(video_id, stage):
+            if run_stage(video_id, stage) == "gone":
                 return "gone"
         except PipelineError as exc:
             logger.warning("video %s failed at %s: %s", video_id, stage, exc)

@@ -14,12 +14,17 @@ from django.db import transaction
 
 from catalog.models import Segment, SegmentKind, Video
 from retrieval.backends import BackendUnavailable
-from retrieval.encoders import get_text_encoder
+from retrieval.encoders import TextEncoder, get_text_encoder
 from retrieval.indexing import index_video
 
+from . import concepts as concept_tags
 from . import media
 from .asr import Transcript, get_recognizer
+from .clip import clip
+from .concepts import concepts
 from .errors import TransientError
+from .frames import keyframes
+from .ocr import ocr
 from .segment import chunk_words, metadata_text
 
 
@@ -79,7 +84,9 @@ def asr(ctx: StageContext) -> None:
     if not wav.exists():
         audio(ctx)
     transcript = get_recognizer().transcribe(wav, ctx.video.duration or 0.0, ctx.progress)
-    (ctx.work_dir / "transcript.json").write_text(json.dumps(transcript.to_dict()))
+    partial = ctx.work_dir / "transcript.partial.json"  # a killed worker leaves no half file
+    partial.write_text(json.dumps(transcript.to_dict()))
+    partial.replace(ctx.work_dir / "transcript.json")
     ctx.record_model("asr", transcript.model)
     if not transcript.words:
         ctx.notice("No speech was recognised in the audio track.")
@@ -119,16 +126,33 @@ def _metadata_row(video: Video) -> Segment:
 
 
 def embed(ctx: StageContext) -> None:
-    """Embed every segment whose vector is missing or came from another model."""
+    """Embed every segment whose vector is missing or came from another model.
+
+    A visual segment's vector is not the embedding of its text but the probability-weighted
+    mean of its concepts' embeddings (see concepts.py); the concepts stage stores it, and a
+    backfill after a text-model change recomputes it from the concepts listed in the text.
+    """
     encoder = get_text_encoder()
     stale = [s for s in ctx.video.segments.all()
              if s.embedding_model != encoder.info.label or not s.text_vector]
-    vectors = encoder.encode([s.text for s in stale]) if stale else np.zeros((0, 0))
-    for segment, vector in zip(stale, vectors, strict=True):
-        segment.text_vector = vector.astype(np.float32).tobytes()
-        segment.embedding_model = encoder.info.label
+    set_text_vectors(stale, encoder)
     Segment.objects.bulk_update(stale, ["text_vector", "embedding_model"])
     ctx.record_model("text", encoder.info.label)
+
+
+def set_text_vectors(segments: list[Segment], encoder: TextEncoder) -> None:
+    """Set the text vector and model label of segments (unsaved; also used by backfills)."""
+    plain = [s for s in segments if s.kind != SegmentKind.VISUAL]
+    vectors = encoder.encode([s.text for s in plain]) if plain else np.zeros((0, 0))
+    for segment, vector in zip(plain, vectors, strict=True):
+        segment.text_vector = vector.astype(np.float32).tobytes()
+    for segment in segments:
+        if segment.kind == SegmentKind.VISUAL:
+            vector = concept_tags.text_vector(segment.text, encoder)
+            if vector is None:
+                vector = encoder.encode([segment.text])[0]
+            segment.text_vector = vector.astype(np.float32).tobytes()
+        segment.embedding_model = encoder.info.label
 
 
 def index(ctx: StageContext) -> None:
@@ -136,7 +160,7 @@ def index(ctx: StageContext) -> None:
     try:
         report = index_video(ctx.video)
     except BackendUnavailable as exc:
-        raise TransientError(f"The search index is unavailable ({exc}); will retry.") from exc
+        raise TransientError(f"The search index is unavailable ({exc}).") from exc
     if not report.ok:
         first = next(iter(report.failed.items()))
         raise TransientError(f"{len(report.failed)} segments were not indexed (first: "
@@ -149,6 +173,6 @@ def cleanup(ctx: StageContext) -> None:
 
 
 STAGES: dict[str, Callable[[StageContext], None]] = {
-    "probe": probe, "audio": audio, "asr": asr, "segments": segments, "embed": embed,
-    "index": index,
+    "probe": probe, "keyframes": keyframes, "concepts": concepts, "ocr": ocr, "clip": clip,
+    "audio": audio, "asr": asr, "segments": segments, "embed": embed, "index": index,
 }

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
+from celery import current_app
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from catalog.models import Video, VideoStatus
-from workers import pipeline
+from workers import pipeline, progress
 from workers.ingest import expand, register
+
+BAR_FORMAT = "{desc:<40} {percentage:3.0f}%|{bar:20}|"
 
 
 class Command(BaseCommand):
@@ -23,10 +25,12 @@ class Command(BaseCommand):
                             help="JSON list of {file, title, description, tags, language}.")
         parser.add_argument("--wait", action="store_true",
                             help="With a broker, wait until every video has finished.")
+        parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                            help="With --wait, give up waiting after SECONDS.")
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, paths: list[Path], metadata: Path | None, wait: bool,
-               no_progress: bool, **options) -> None:
+               timeout: float | None, no_progress: bool, **options) -> None:
         catalog = self._metadata(metadata)
         failures, registered = 0, []
         for path in expand(paths):
@@ -35,7 +39,7 @@ class Command(BaseCommand):
             if outcome is not None:
                 registered.append(outcome)
         if wait:
-            self._wait(registered, no_progress)
+            self._wait(registered, no_progress, timeout)
         failures += self._report(registered)
         if failures:
             raise CommandError(f"{failures} file(s) could not be ingested; see the messages above.")
@@ -50,8 +54,9 @@ class Command(BaseCommand):
         return {Path(entry["file"]).name: entry for entry in entries}
 
     def _ingest(self, path: Path, metadata: dict | None, quiet: bool) -> Video | None:
+        quiet = quiet or not current_app.conf.task_always_eager  # a worker does the work
         bar = None if quiet else tqdm(total=100, desc=path.name[:28], unit="%", leave=True,
-                                      bar_format="{desc:<40} {percentage:3.0f}%|{bar:20}|")
+                                      bar_format=BAR_FORMAT)
 
         def observe(video_id: str, stage: str, overall: float) -> None:
             if bar is not None:
@@ -72,14 +77,28 @@ class Command(BaseCommand):
             self.stdout.write(f"  {path.name}: {outcome.message}")
         return outcome.video
 
-    def _wait(self, videos: list[Video], quiet: bool) -> None:
-        pending = {v.pk for v in videos}
-        while pending:
-            done = Video.objects.filter(pk__in=pending, status__in=[
-                VideoStatus.READY, VideoStatus.FAILED, VideoStatus.INDEX_PENDING])
-            pending -= set(done.values_list("pk", flat=True))
-            if pending:
-                time.sleep(1.0)
+    def _wait(self, videos: list[Video], quiet: bool, timeout: float | None) -> None:
+        bars: dict[object, tqdm] = {}
+
+        def show(rows: list[Video]) -> None:
+            for video in rows:
+                if video.pk not in bars:
+                    bars[video.pk] = tqdm(total=100, unit="%", leave=True, bar_format=BAR_FORMAT)
+                bar = bars[video.pk]
+                bar.set_description_str(f"{video.original_name[:28]} [{video.stage or 'queued'}]")
+                done = 100 if video.status == VideoStatus.READY else round(video.progress * 100)
+                bar.update(done - bar.n)
+
+        try:
+            running = progress.wait_for([v.pk for v in videos], timeout,
+                                        on_poll=None if quiet else show)
+        finally:
+            for bar in bars.values():
+                bar.close()
+        if running:
+            raise CommandError(
+                f"{len(running)} video(s) still pending or processing after {timeout:g} s: "
+                "are the workers running? See `manage.py status`.")
 
     def _report(self, videos: list[Video]) -> int:
         failed = 0
