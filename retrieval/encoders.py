@@ -94,3 +94,226 @@ def get_text_encoder() -> TextEncoder:
     """Return the process-wide text encoder (loaded on first use)."""
     logger.info("loading text model %s", settings.REELSEARCH["TEXT_MODEL"])
     return TextEncoder()
+
+
+# --------------------------------------------------------------------------- visual (CLIP)
+
+#: OpenAI CLIP pixel statistics, used when a checkpoint does not name its own.
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+class VisualEncoder:
+    """A CLIP-family model: images and queries into one normalized vector space.
+
+    Subclasses load one kind of checkpoint and implement ``_images`` and ``_texts``.
+    """
+
+    def __init__(self, info: ModelInfo) -> None:
+        self.info = info
+        self._lock = threading.Lock()
+
+    def encode_images(self, frames: list[np.ndarray], batch_size: int = 16) -> np.ndarray:
+        """Return one L2-normalized row per RGB uint8 frame."""
+        rows = []
+        for start in range(0, len(frames), batch_size):
+            with self._lock:
+                rows.append(np.asarray(self._images(frames[start:start + batch_size]),
+                                       dtype=np.float32))
+        return _unit_rows(np.concatenate(rows) if rows else np.zeros((0, self.info.dim)))
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """Return the normalized text-tower vector of one query."""
+        with self._lock:
+            return _unit_rows(np.asarray(self._texts([text]), dtype=np.float32))[0]
+
+    def _images(self, frames: list[np.ndarray]) -> np.ndarray:
+        raise NotImplementedError
+
+    def _texts(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+
+def _unit_rows(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True) if matrix.size else 1.0
+    return matrix / np.where(norms > 0, norms, 1.0)
+
+
+def clip_pixels(frame: np.ndarray, size: int, mean=CLIP_MEAN, std=CLIP_STD) -> np.ndarray:
+    """Resize the shorter side to size (bicubic), center-crop, normalize: CHW float32."""
+    from PIL import Image
+
+    picture = Image.fromarray(np.asarray(frame, dtype=np.uint8)).convert("RGB")
+    scale = size / min(picture.size)
+    width, height = (max(size, round(side * scale)) for side in picture.size)
+    picture = picture.resize((width, height), Image.BICUBIC)
+    left, top = (width - size) // 2, (height - size) // 2
+    pixels = np.asarray(picture.crop((left, top, left + size, top + size)), dtype=np.float32)
+    pixels = (pixels / 255.0 - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return pixels.transpose(2, 0, 1)
+
+
+def _fingerprint(path: Path) -> str:
+    """Return a short hash of a checkpoint directory's config and weight file sizes."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for item in sorted(p for p in path.iterdir() if p.is_file()):
+        digest.update(item.name.encode())
+        if item.suffix == ".json":
+            digest.update(item.read_bytes())
+        else:
+            digest.update(str(item.stat().st_size).encode())
+    return digest.hexdigest()[:12]
+
+
+class TransformersClipEncoder(VisualEncoder):
+    """A local transformers checkpoint with get_image_features / get_text_features (CLIP)."""
+
+    def __init__(self, path: Path) -> None:
+        import json
+
+        from transformers import AutoModel, AutoTokenizer
+
+        self.model = AutoModel.from_pretrained(path, local_files_only=True).eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        vision = getattr(self.model.config, "vision_config", None)
+        self.size = int(getattr(vision, "image_size", 224))
+        self.mean, self.std = CLIP_MEAN, CLIP_STD
+        processor = path / "preprocessor_config.json"
+        if processor.exists():
+            conf = json.loads(processor.read_text())
+            self.mean = tuple(conf.get("image_mean", self.mean))
+            self.std = tuple(conf.get("image_std", self.std))
+        dim = int(getattr(self.model.config, "projection_dim", 0) or 0)
+        self.max_length = int(getattr(getattr(self.model.config, "text_config", None),
+                                      "max_position_embeddings", 77))
+        super().__init__(ModelInfo(path.name, f"local-{_fingerprint(path)}", dim))
+
+    def _images(self, frames: list[np.ndarray]) -> np.ndarray:
+        import torch
+
+        pixels = torch.from_numpy(np.stack([clip_pixels(f, self.size, self.mean, self.std)
+                                            for f in frames]))
+        with torch.inference_mode():
+            return _features(self.model.get_image_features(pixel_values=pixels)).numpy()
+
+    def _texts(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        tokens = self.tokenizer(texts, padding=True, truncation=True,
+                                max_length=self.max_length, return_tensors="pt")
+        with torch.inference_mode():
+            return _features(self.model.get_text_features(**tokens)).numpy()
+
+
+def _features(output):
+    """Return the projected features (transformers 5 wraps them in an output object)."""
+    return output if hasattr(output, "numpy") else output.pooler_output
+
+
+class SentenceTransformersClipEncoder(VisualEncoder):
+    """A sentence-transformers CLIP model (a local directory or a name in the local cache)."""
+
+    def __init__(self, name_or_path: str) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(name_or_path, device="cpu", local_files_only=True)
+        path = Path(name_or_path)
+        version = f"local-{_fingerprint(path)}" if path.is_dir() else "cache"
+        dim = int(self.model.get_embedding_dimension() or 0)
+        super().__init__(ModelInfo(path.name if path.is_dir() else name_or_path, version, dim))
+
+    def _images(self, frames: list[np.ndarray]) -> np.ndarray:
+        from PIL import Image
+
+        pictures = [Image.fromarray(np.asarray(f, dtype=np.uint8)) for f in frames]
+        return self.model.encode(pictures, convert_to_numpy=True, show_progress_bar=False)
+
+    def _texts(self, texts: list[str]) -> np.ndarray:
+        return self.model.encode(texts, convert_to_numpy=True, show_progress_bar=False)
+
+
+class OpenClipEncoder(VisualEncoder):
+    """A local open_clip directory (open_clip_config.json + weights), via ``local-dir:``."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            import open_clip
+        except ImportError as exc:
+            raise ImproperlyConfigured(
+                f"{path} is an open_clip checkpoint but open_clip is not installed: install "
+                "open-clip-torch (with a torchvision build that matches torch) or convert the "
+                "checkpoint to transformers format.") from exc
+        import torch
+
+        self.model, self.preprocess = open_clip.create_model_from_pretrained(f"local-dir:{path}")
+        self.model.eval()
+        self.tokenizer = open_clip.get_tokenizer(f"local-dir:{path}")
+        with torch.inference_mode():
+            dim = int(self.model.encode_text(self.tokenizer(["x"])).shape[-1])
+        super().__init__(ModelInfo(path.name, f"local-{_fingerprint(path)}", dim))
+
+    def _images(self, frames: list[np.ndarray]) -> np.ndarray:
+        import torch
+        from PIL import Image
+
+        batch = torch.stack([self.preprocess(Image.fromarray(np.asarray(f, dtype=np.uint8)))
+                             for f in frames])
+        with torch.inference_mode():
+            return self.model.encode_image(batch).numpy()
+
+    def _texts(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return self.model.encode_text(self.tokenizer(texts)).numpy()
+
+
+def visual_model_name() -> str:
+    """Return the configured CLIP-family model ("" when none is configured)."""
+    return str(settings.REELSEARCH.get("VISUAL_MODEL") or "").strip()
+
+
+@cache
+def load_visual_encoder(spec: str) -> VisualEncoder:
+    """Load a CLIP-family model from a local directory or the local model cache, never a hub."""
+    logger.info("loading visual model %s", spec)
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        if (path / "open_clip_config.json").exists():
+            return OpenClipEncoder(path)
+        if (path / "modules.json").exists():
+            return SentenceTransformersClipEncoder(str(path))
+        if (path / "config.json").exists():
+            return TransformersClipEncoder(path)
+        raise ImproperlyConfigured(
+            f"REELSEARCH['VISUAL_MODEL'] = {spec!r} is a directory with no config.json, "
+            "modules.json or open_clip_config.json: point it at a CLIP checkpoint directory.")
+    if path.exists() or spec.startswith((".", "/", "~")):
+        raise ImproperlyConfigured(
+            f"REELSEARCH['VISUAL_MODEL'] = {spec!r} is not a checkpoint directory: point "
+            "REELSEARCH_VISUAL_MODEL at a local transformers / open_clip / sentence-transformers "
+            "CLIP directory.")
+    try:
+        return SentenceTransformersClipEncoder(spec)
+    except (OSError, ValueError) as exc:
+        raise ImproperlyConfigured(
+            f"The visual model {spec!r} is not in the local model cache and nothing is "
+            "downloaded at run time: save it to a directory and set REELSEARCH_VISUAL_MODEL "
+            "to that path, or unset it.") from exc
+
+
+def get_visual_encoder() -> VisualEncoder | None:
+    """Return the configured CLIP-family encoder, or None when no model is configured."""
+    spec = visual_model_name()
+    if not spec:
+        return None
+    encoder = load_visual_encoder(spec)
+    expected = int(settings.REELSEARCH.get("VISUAL_DIM") or 0)
+    if expected and encoder.info.dim != expected:
+        raise ImproperlyConfigured(
+            f"The visual model gives {encoder.info.dim}-d vectors but REELSEARCH['VISUAL_DIM'] "
+            f"is {expected}: set REELSEARCH_VISUAL_DIM to match and run `manage.py reindex`.")
+    return encoder

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
+
 from catalog.models import Segment, Video, VideoStatus
 
 from .backends import get_backend
@@ -11,12 +13,16 @@ from .documents import IndexReport, SegmentDoc
 
 
 def segment_doc(segment: Segment, video: Video) -> SegmentDoc:
-    """Build the backend document of one segment."""
+    """Build the backend document of one segment (text vector, and CLIP vector if any)."""
+    vectors = {}
     vector = segment.vector()
+    if vector is not None:
+        vectors["text"] = vector
+    if segment.visual_vector:
+        vectors["visual"] = np.frombuffer(bytes(segment.visual_vector), dtype=np.float32)
     return SegmentDoc(
         id=segment.pk, video_id=str(video.pk), kind=segment.kind, start=segment.start,
-        end=segment.end, text=segment.text, vectors={"text": vector} if vector is not None else {},
-        filters=video.filter_fields(),
+        end=segment.end, text=segment.text, vectors=vectors, filters=video.filter_fields(),
     )
 
 

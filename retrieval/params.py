@@ -79,7 +79,8 @@ def parse_request(params: Mapping[str, str], published_default: bool | None = Tr
             query=str(params.get("q") or ""), k=k, page=_number(params, "page", int, 1),
             fusion=parse_fusion(params), filters=parse_filters(params, published_default),
             signals=signals, moments=_number(params, "moments", int, 3),
-            explain=bool(_bool(params, "explain", False)), **overrides,
+            explain=bool(_bool(params, "explain", False)),
+            server_fusion=_bool(params, "server_fusion", None), **overrides,
         )
     except ValueError as exc:
         raise ParameterError(str(exc)) from None

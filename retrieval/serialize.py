@@ -2,39 +2,46 @@
 
 from __future__ import annotations
 
+from catalog.queries import Frames, keyframes_by_video, nearest_frame
+
 from .search import Moment, SearchResponse, VideoMatch
 
 
-def moment_json(moment: Moment) -> dict:
-    """Return one moment as JSON-ready data."""
+def moment_json(moment: Moment, frames: list[tuple[float, str]] | None = None) -> dict:
+    """Return one moment as JSON-ready data (with the keyframe nearest its start)."""
     data = {"segment_id": moment.segment_id, "kind": moment.kind,
             "start": round(moment.start, 2), "end": round(moment.end, 2),
-            "snippet": moment.snippet, "score": round(moment.score, 6)}
+            "snippet": moment.snippet, "score": round(moment.score, 6),
+            "thumbnail": nearest_frame(frames or [], moment.start)}
     if moment.explain is not None:
         data["explain"] = moment.explain
     return data
 
 
-def match_json(match: VideoMatch) -> dict:
-    """Return one ranked video as JSON-ready data."""
+def match_json(match: VideoMatch, frames: Frames | None = None) -> dict:
+    """Return one ranked video as JSON-ready data; thumbnails come from its keyframes."""
     video = match.video
+    own = (frames or {}).get(str(video.pk), [])
+    best = match.moments[0].start if match.moments else None
     return {
         "id": str(video.pk), "title": video.title, "score": round(match.score, 6),
         "duration": video.duration, "tags": video.tags, "language": video.language,
         "url": video.source.url if video.source else None,
-        "moments": [moment_json(moment) for moment in match.moments],
+        "thumbnail": nearest_frame(own, best),
+        "moments": [moment_json(moment, own) for moment in match.moments],
     }
 
 
 def response_json(response: SearchResponse) -> dict:
     """Return a whole search response as JSON-ready data."""
     request = response.request
+    frames = keyframes_by_video(match.video.pk for match in response.results)
     data = {
         "query": request.query, "k": request.k, "page": request.page, "total": response.total,
         "fusion": {"method": request.fusion.method,
                    "normalization": request.fusion.normalization,
                    "weights": dict(request.fusion.weights)},
-        "results": [match_json(match) for match in response.results],
+        "results": [match_json(match, frames) for match in response.results],
     }
     if request.explain:
         data["explain"] = {"timings_ms": response.timings_ms,

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +15,7 @@ import pytest
 from tests import media
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+REPO = Path(__file__).resolve().parent.parent
 
 
 def require(condition: bool, what: str) -> None:
@@ -93,3 +99,37 @@ def storage_settings(root: Path) -> dict:
         },
         "REELSEARCH": {**settings.REELSEARCH, "WORK_DIR": str(root / "work")},
     }
+
+
+def opensearch_answers(url: str) -> bool:
+    """Return True when an OpenSearch node at url reports yellow or green health."""
+    health = f"{url.rstrip('/')}/_cluster/health?wait_for_status=yellow&timeout=5s"
+    try:
+        with urllib.request.urlopen(health, timeout=10) as response:  # noqa: S310 (test URL)
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def opensearch_url() -> Iterator[str]:
+    """Return the URL of a running OpenSearch node (REELSEARCH_TEST_OPENSEARCH_URL, as `make
+    test` sets).
+
+    Without that variable, a private node is started with `deploy/services opensearch-up`
+    (when Java is installed; the first start builds it with Maven) and stopped after the
+    session.
+    """
+    url = os.environ.get("REELSEARCH_TEST_OPENSEARCH_URL", "")
+    started = False
+    if not url:
+        url = f"http://127.0.0.1:{os.environ.get('REELSEARCH_OPENSEARCH_PORT', '9250')}"
+        if not opensearch_answers(url) and shutil.which("java") and shutil.which("mvn"):
+            result = subprocess.run([str(REPO / "deploy" / "services"), "opensearch-up"],
+                                    capture_output=True, text=True, check=False)
+            started = result.returncode == 0
+    require(opensearch_answers(url), f"OpenSearch at {url} (set REELSEARCH_TEST_OPENSEARCH_URL)")
+    yield url
+    if started:
+        subprocess.run([str(REPO / "deploy" / "services"), "opensearch-down"],
+                       capture_output=True, check=False)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from retrieval.documents import Filters, Hit, IndexReport, SegmentDoc
+
+if TYPE_CHECKING:
+    from retrieval.fusion import FusionSpec, ScoredSegment
 
 
 class BackendUnavailable(RuntimeError):
@@ -56,6 +60,17 @@ class SearchBackend:
         """Return the top-k segments by cosine similarity of a vector field, best first."""
         raise self.unsupported("vector search")
 
+    def server_fusion_problem(self, spec: FusionSpec, signals: Iterable[str]) -> str:
+        """Return why the backend cannot fuse these signals with this spec itself ("" if it can)."""
+        return f"{self.name} does not support server-side fusion"
+
+    def hybrid(
+        self, text: str, vectors: Mapping[str, np.ndarray], k: int, filters: Filters,
+        spec: FusionSpec,
+    ) -> list[ScoredSegment]:
+        """Run BM25 (when text) and k-NN (per vector field) and fuse them in the backend."""
+        raise self.unsupported("server-side fusion")
+
     def vectors_for_video(self, video_id: str, field: str = "text") -> np.ndarray:
         """Return the stored vectors of a video's segments (rows), for recommendations."""
         raise self.unsupported("vector lookup")
@@ -74,3 +89,15 @@ class SearchBackend:
 
     def close(self) -> None:
         """Release connections and file handles."""
+
+
+def invalid_document(doc: SegmentDoc) -> str:
+    """Return why a document cannot be stored ("" when it can)."""
+    if not doc.id or not doc.video_id:
+        return "document needs an id and a video_id"
+    if doc.end < doc.start:
+        return f"end ({doc.end}) is before start ({doc.start})"
+    for field, vector in doc.vectors.items():
+        if not np.all(np.isfinite(np.asarray(vector, dtype=np.float32))):
+            return f"vector {field!r} has NaN or infinite values"
+    return ""

@@ -35,5 +35,6 @@ class Command(BaseCommand):
         for video in videos:
             report = index_video(video, backend)
             if report.ok:
-                Video.objects.filter(pk=video.pk).update(status=VideoStatus.READY, error="")
+                Video.objects.filter(pk=video.pk).update(
+                    status=VideoStatus.READY, stage="done", progress=1.0, error="")
         self.stdout.write(self.style.SUCCESS(f"Indexed {len(videos)} pending video(s)."))

@@ -1,0 +1,117 @@
+// Search page: query /api/search, list videos with their moments, play a moment on click.
+(function () {
+  "use strict";
+
+  const form = document.getElementById("search-form");
+  const input = document.getElementById("q");
+  const results = document.getElementById("results");
+  const status = document.getElementById("status");
+  const player = document.getElementById("player");
+  const nowPlaying = document.getElementById("now-playing");
+
+  function clock(seconds) {
+    const whole = Math.max(0, Math.floor(seconds));
+    return Math.floor(whole / 60) + ":" + String(whole % 60).padStart(2, "0");
+  }
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value !== null && value !== undefined) node.setAttribute(name, value);
+    }
+    node.append(...children.filter((child) => child !== null && child !== undefined));
+    return node;
+  }
+
+  function thumbnail(result) {
+    const start = result.moments.length ? result.moments[0].start : 0;
+    const button = el("button", {
+      type: "button", class: "thumb moment-link", "data-url": result.url,
+      "data-start": start, "data-title": result.title,
+      "aria-label": "Play " + result.title,
+    });
+    if (result.thumbnail) {
+      button.append(el("img", { src: result.thumbnail, alt: "", loading: "lazy" }));
+    } else {
+      button.textContent = (result.title || "?").trim().charAt(0).toUpperCase();
+    }
+    return button;
+  }
+
+  function moment(result, item) {
+    return el("li", {},
+      el("button", {
+        type: "button", class: "moment moment-link", "data-url": result.url,
+        "data-start": item.start, "data-title": result.title,
+      },
+      el("time", {}, clock(item.start)),
+      el("span", { class: "kind" }, item.kind),
+      el("span", { class: "snippet" }, item.snippet)));
+  }
+
+  function card(result) {
+    const meta = [result.duration ? clock(result.duration) : null,
+      (result.tags || []).join(", ") || null].filter(Boolean).join(" · ");
+    return el("li", { class: "result", "data-video-id": result.id },
+      thumbnail(result),
+      el("div", {},
+        el("h2", { class: "title" }, result.title),
+        el("p", { class: "meta" }, meta),
+        el("ol", { class: "moments" }, ...result.moments.map((item) => moment(result, item)))));
+  }
+
+  async function runSearch(query) {
+    status.textContent = "Searching…";
+    results.replaceChildren();
+    const url = form.dataset.api + "?" + new URLSearchParams({ q: query, k: "10" });
+    let response;
+    try {
+      response = await fetch(url, { headers: { Accept: "application/json" } });
+    } catch (error) {
+      status.textContent = "The search service cannot be reached.";
+      return;
+    }
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) {
+      status.textContent = data.error || "Search failed (" + response.status + ").";
+      return;
+    }
+    status.textContent = data.total === 1 ? "1 video" : data.total + " videos";
+    if (!data.total) status.textContent = "No video matches “" + query + "”.";
+    results.replaceChildren(...data.results.map(card));
+    history.replaceState(null, "", "?" + new URLSearchParams({ q: query }));
+  }
+
+  function play(url, start, title) {
+    nowPlaying.textContent = title + " — from " + clock(start);
+    const seek = () => {
+      player.currentTime = start;
+      player.play().catch(() => {});  // autoplay may be refused; the position is kept
+    };
+    if (player.dataset.src !== url) {
+      player.dataset.src = url;
+      player.src = url;
+      player.addEventListener("loadedmetadata", seek, { once: true });
+      player.load();
+    } else if (player.readyState >= HTMLMediaElement.HAVE_METADATA) {
+      seek();
+    } else {
+      player.addEventListener("loadedmetadata", seek, { once: true });
+    }
+  }
+
+  results.addEventListener("click", (event) => {
+    const button = event.target.closest(".moment-link");
+    if (button && button.dataset.url) {
+      play(button.dataset.url, Number(button.dataset.start) || 0, button.dataset.title);
+    }
+  });
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const query = input.value.trim();
+    if (query) runSearch(query);
+  });
+
+  if (input.value.trim()) runSearch(input.value.trim());
+})();

@@ -1,0 +1,13 @@
+"""The search page: a server-rendered shell; search.js calls /api/search and plays moments."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
+
+
+@require_safe
+def search_page(request: HttpRequest) -> HttpResponse:
+    """Render the search page (a ?q= in the URL is searched on load)."""
+    return render(request, "retrieval/search.html", {"query": request.GET.get("q", "")[:500]})
