@@ -8,8 +8,12 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_CACHE_DIR ?= $(HOME)/.cache/pip
 
-DEBIAN_PACKAGES := ffmpeg espeak-ng redis-server
+DEBIAN_PACKAGES := ffmpeg espeak-ng redis-server chromium chromium-driver
 DEMO_VAR ?= var
+export REELSEARCH_REDIS_PORT ?= 6390
+export REELSEARCH_OPENSEARCH_PORT ?= 9250
+TEST_REDIS_URL := redis://127.0.0.1:$(REELSEARCH_REDIS_PORT)/0
+TEST_OPENSEARCH_URL := http://127.0.0.1:$(REELSEARCH_OPENSEARCH_PORT)
 
 .PHONY: install system-deps demo test test-unit lint services-up services-down bench clean
 
@@ -21,16 +25,21 @@ system-deps:
 	command -v ffmpeg >/dev/null || missing="$$missing ffmpeg"; \
 	command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# timm is installed only for its ImageNet class-name files (read as data, never imported), and
+# with --no-deps: its dependencies include torchvision, whose build must match torch exactly.
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q --no-deps "timm==1.0.31"
 	@touch $@
 
 demo: install
@@ -43,25 +52,38 @@ demo: install
 lint: install
 	$(VENV)/bin/ruff check .
 
-test: install services-up
+# The services start before the suite and stop after it, whatever happened in between.
+test: install
 	@set -o pipefail; status=0; \
-	$(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	$(MAKE) --no-print-directory services-up || status=$$?; \
+	if [ $$status = 0 ]; then \
+	  REELSEARCH_TEST_REDIS_URL=$(TEST_REDIS_URL) \
+	  REELSEARCH_TEST_OPENSEARCH_URL=$(TEST_OPENSEARCH_URL) \
+	  $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	fi; \
 	$(MAKE) --no-print-directory services-down; \
 	exit $$status
 
 test-unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-# Services the integration tests need (started here, stopped after the run).
+# Services the integration tests need (started here, stopped after the run; see deploy/services).
+# OpenSearch (deploy/opensearch/run-node; the first start builds it with Maven) is optional
+# outside CI: its tests then skip. Under CI=true a node that does not come up fails the run.
 services-up:
-	@true
+	@deploy/services redis-up
+	@deploy/services opensearch-up || case "$${CI:-}" in \
+	  1|true|TRUE|True|yes) echo "services: OpenSearch is required under CI" >&2; exit 1 ;; \
+	  *) echo "services: OpenSearch did not start: its tests will be skipped" >&2 ;; \
+	esac
 
 services-down:
-	@true
+	@deploy/services down
 
 bench: install
 	$(PY) bench/search_latency.py
 	$(PY) bench/ingest_speed.py
+	$(PY) bench/worker_throughput.py
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

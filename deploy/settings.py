@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc assets, served locally (no CDN)
     "catalog",
     "retrieval",
     "workers",
@@ -123,6 +124,46 @@ REELSEARCH = {
     "MOMENTS_PER_VIDEO": 3,
     "WORK_DIR": os.environ.get("REELSEARCH_WORK_DIR", str(VAR_DIR / "work")),
     "MAX_UPLOAD_BYTES": int(os.environ.get("REELSEARCH_MAX_UPLOAD_BYTES", str(2 * 1024**3))),
+    "RECOMMEND_HALF_LIFE_DAYS": float(os.environ.get("REELSEARCH_RECOMMEND_HALF_LIFE_DAYS", "14")),
+    # Serve MEDIA_URL from Django with Range support (development, tests); off in production.
+    "SERVE_MEDIA": env_bool("REELSEARCH_SERVE_MEDIA", DEBUG),
+    # Transient errors (search backend down, database busy) retry with exponential backoff.
+    "MAX_RETRIES": int(os.environ.get("REELSEARCH_MAX_RETRIES", "8")),
+    "RETRY_BACKOFF_SECONDS": float(os.environ.get("REELSEARCH_RETRY_BACKOFF_SECONDS", "5")),
+    "RETRY_BACKOFF_MAX_SECONDS": float(os.environ.get("REELSEARCH_RETRY_BACKOFF_MAX", "300")),
+    # Visual stream (workers/pipeline/frames.py, concepts.py, ocr.py, clip.py).
+    # Keyframes: a scene change (ffmpeg scene score above the threshold) starts one, but never
+    # closer than MIN_INTERVAL to the previous (max rate) and never further than MAX_INTERVAL
+    # (min rate). Thumbnails are THUMBNAIL_WIDTH wide; models see frames up to FRAME_MAX_SIDE.
+    "KEYFRAME_SCENE_THRESHOLD": float(os.environ.get("REELSEARCH_KEYFRAME_SCENE", "0.05")),
+    "KEYFRAME_MIN_INTERVAL": float(os.environ.get("REELSEARCH_KEYFRAME_MIN_INTERVAL", "2.0")),
+    "KEYFRAME_MAX_INTERVAL": float(os.environ.get("REELSEARCH_KEYFRAME_MAX_INTERVAL", "4.0")),
+    "THUMBNAIL_WIDTH": int(os.environ.get("REELSEARCH_THUMBNAIL_WIDTH", "320")),
+    "FRAME_MAX_SIDE": int(os.environ.get("REELSEARCH_FRAME_MAX_SIDE", "960")),
+    # Threads of the concept classifier (torch) and OCR (onnxruntime) while they run: one, as
+    # spin-waiting intra-op threads cost more than they give on 2 shared cores (README).
+    "VISUAL_THREADS": int(os.environ.get("REELSEARCH_VISUAL_THREADS", "1")),
+    # Concept tags from a packaged ImageNet classifier ("" turns the stage off).
+    "CONCEPT_MODEL": os.environ.get("REELSEARCH_CONCEPT_MODEL", "efficientnet-lite1"),
+    "VISUAL_WINDOW_SECONDS": float(os.environ.get("REELSEARCH_VISUAL_WINDOW", "3.0")),
+    "CONCEPTS_PER_WINDOW": int(os.environ.get("REELSEARCH_CONCEPTS_PER_WINDOW", "10")),
+    "CONCEPT_MIN_PROBABILITY": float(os.environ.get("REELSEARCH_CONCEPT_MIN_PROB", "0.02")),
+    "AUTO_TAGS": int(os.environ.get("REELSEARCH_AUTO_TAGS", "5")),
+    "AUTO_TAG_MIN_SCORE": float(os.environ.get("REELSEARCH_AUTO_TAG_MIN_SCORE", "0.15")),
+    # On-screen text (PP-OCR via rapidocr-onnxruntime).
+    "OCR_ENABLED": env_bool("REELSEARCH_OCR", True),
+    "OCR_MIN_CONFIDENCE": float(os.environ.get("REELSEARCH_OCR_MIN_CONFIDENCE", "0.6")),
+    # Text detection runs on the frame reduced to this size; recognition reads full-size crops.
+    "OCR_DET_MAX_SIDE": int(os.environ.get("REELSEARCH_OCR_DET_MAX_SIDE", "512")),
+    # CLIP-family visual encoder: a sentence-transformers CLIP name (already in the local
+    # cache) or a local transformers / open_clip directory. "" = no visual-dense signal.
+    "VISUAL_MODEL": os.environ.get("REELSEARCH_VISUAL_MODEL", ""),
+    # Its embedding size; the OpenSearch backend needs it for the `visual` knn field (0 = unset).
+    "VISUAL_DIM": int(os.environ.get("REELSEARCH_VISUAL_DIM", "0")),
+    # Default fusion weight per query signal (a request's `weights` override them) and a
+    # multiplier per segment kind applied to fused segment scores (1.0 = neutral).
+    "SIGNAL_WEIGHTS": {"bm25": 1.0, "text": 1.0, "visual": 1.0},
+    "KIND_WEIGHTS": {"speech": 1.0, "ocr": 1.0, "visual": 1.0, "metadata": 1.0},
 }
 
 # --- Celery: eager without a broker, Redis when CELERY_BROKER_URL is set ---
@@ -138,11 +179,43 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", "1800"))
 CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "2100"))
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A task running when its worker loses the broker is cancelled; its message is redelivered.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Redis redelivers a message that a dead worker took once it has been unacknowledged for
+# visibility_timeout seconds, so that must exceed the hard time limit (else a long task
+# still running would be handed to a second worker).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get(
+        "CELERY_VISIBILITY_TIMEOUT", str(CELERY_TASK_TIME_LIMIT + 300))),
+    "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", "30")),
+    "unacked_restore_throttle": 1,
+}
+if os.environ.get("CELERY_BROKER_KEYPREFIX"):  # several deployments (or test runs) on one Redis
+    CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = os.environ["CELERY_BROKER_KEYPREFIX"]
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": None,
+    # API keys (`manage.py create_api_key NAME`) for writes and per-user endpoints.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["catalog.auth.ApiKeyAuthentication"],
+    # Anonymous reads are throttled per client IP; requests with an API key are not.
+    "DEFAULT_THROTTLE_CLASSES": ["catalog.auth.ReadThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"anon": os.environ.get("REELSEARCH_READ_RATE", "1200/minute")},
+    "NUM_PROXIES": int(os.environ.get("REELSEARCH_NUM_PROXIES", "0")),
+    "EXCEPTION_HANDLER": "catalog.api.exception_handler",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "reelsearch API",
+    "DESCRIPTION": "Hybrid video search, moments and recommendations.",
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

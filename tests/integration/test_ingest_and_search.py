@@ -55,7 +55,7 @@ def test_every_clip_is_ready_with_speech_and_metadata_segments(shared_catalog):
         assert video.status == VideoStatus.READY, video.error
         assert video.has_audio and video.duration > 3
         kinds = set(video.segments.values_list("kind", flat=True))
-        assert kinds == {"speech", "metadata"}
+        assert {"speech", "metadata", "visual"} <= kinds <= {"speech", "metadata", "visual", "ocr"}
         assert video.model_versions["asr"].startswith("whisper-base-int8@")
         assert video.model_versions["text"].startswith("all-MiniLM-L6-v2@")
         for segment in video.segments.all():
@@ -101,7 +101,7 @@ def test_moment_search_points_inside_the_right_part_of_a_long_video(shared_catal
 def test_explain_reports_each_signal(shared_catalog):
     results = ask("yeast", k=1, explain="true")
     explained = results[0].moments[0].explain
-    assert set(explained) <= {"bm25", "text"} and "bm25" in explained
+    assert set(explained) <= {"bm25", "text", "kind_weight"} and "bm25" in explained
     assert explained["bm25"]["raw"] > 0 and 0 <= explained["bm25"]["normalized"] <= 1
 
 

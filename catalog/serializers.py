@@ -1,0 +1,94 @@
+"""REST representations of catalog rows: videos (summary and detail) and watch events."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .models import SegmentKind, Video, VideoStatus, WatchEvent
+from .queries import keyframes_by_video, nearest_frame
+
+MAX_POSITION_SECONDS = 7 * 24 * 3600.0
+
+class VideoSummarySerializer(serializers.ModelSerializer):
+    """A video as lists show it: metadata, media url and a thumbnail."""
+
+    url = serializers.SerializerMethodField()
+    thumbnail = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Video
+        fields = ("id", "title", "description", "tags", "language", "duration", "url",
+                  "thumbnail", "created_at")
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_url(self, video: Video) -> str | None:
+        """Return the media url of the source file."""
+        return video.source.url if video.source else None
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_thumbnail(self, video: Video) -> str | None:
+        """Return the first keyframe's url, or None when the video has no keyframes."""
+        frames = self.context.get("frames")
+        if frames is None:
+            frames = keyframes_by_video([video.pk])
+        return nearest_frame(frames.get(str(video.pk), []))
+
+
+class VideoDetailSerializer(VideoSummarySerializer):
+    """A video with its processing state, keyframes, transcript and moments."""
+
+    keyframes = serializers.SerializerMethodField()
+    moments = serializers.SerializerMethodField()
+
+    class Meta(VideoSummarySerializer.Meta):
+        fields = (*VideoSummarySerializer.Meta.fields, "auto_tags", "width", "height",
+                  "has_video", "has_audio", "status", "keyframes", "moments")
+        read_only_fields = fields
+
+    @extend_schema_field({"type": "array", "items": {"type": "object", "properties": {
+        "time": {"type": "number"}, "url": {"type": "string"}}}})
+    def get_keyframes(self, video: Video) -> list[dict]:
+        """Return every keyframe's time and image url."""
+        frames = keyframes_by_video([video.pk]).get(str(video.pk), [])
+        return [{"time": round(time, 2), "url": url} for time, url in frames]
+
+    @extend_schema_field({"type": "array", "items": {"type": "object"}})
+    def get_moments(self, video: Video) -> list[dict]:
+        """Return the moments given in the context, else every timed segment in order."""
+        if "moments" in self.context:
+            return self.context["moments"]
+        segments = video.segments.exclude(kind=SegmentKind.METADATA).order_by("start", "kind")
+        return [{"segment_id": s.pk, "kind": s.kind, "start": round(s.start, 2),
+                 "end": round(s.end, 2), "snippet": s.text} for s in segments]
+
+
+class RecommendationSerializer(serializers.Serializer):
+    """A recommended video with its score and the reason it was picked."""
+
+    video = VideoSummarySerializer()
+    score = serializers.FloatField()
+    reason = serializers.CharField()
+
+
+class WatchEventSerializer(serializers.ModelSerializer):
+    """A user watched a video up to a position (seconds), possibly to the end."""
+
+    user = serializers.CharField(source="user_id", max_length=120, trim_whitespace=True)
+    video = serializers.UUIDField(source="video_id")
+    position = serializers.FloatField(min_value=0.0, max_value=MAX_POSITION_SECONDS)
+    completed = serializers.BooleanField(default=False)
+
+    class Meta:
+        model = WatchEvent
+        fields = ("id", "user", "video", "position", "completed", "created_at")
+        read_only_fields = ("id", "created_at")
+
+    def validate_video(self, value):
+        """Accept only a published video that exists."""
+        if not Video.objects.filter(pk=value, published=True).exclude(
+                status=VideoStatus.FAILED).exists():
+            raise serializers.ValidationError(f"No published video with id {value}.")
+        return value
