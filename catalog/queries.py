@@ -27,24 +27,28 @@ def all_tags(queryset: QuerySet[Video] | None = None) -> list[str]:
     return sorted(found)
 
 
-Frames = dict[str, list[tuple[float, str]]]
+Frames = dict[str, list[tuple[float, str]]]  # video id -> (time, image file name), by time
 
 
 def keyframes_by_video(video_ids: Iterable[object]) -> Frames:
-    """Return (time, image url) of each video's keyframes in time order, in one query."""
+    """Return (time, image file name) of each video's keyframes in time order, in one query."""
     frames: Frames = {}
-    rows = Keyframe.objects.filter(video_id__in=list(video_ids)).order_by("video_id", "time")
-    for keyframe in rows:
-        if keyframe.image:
-            frames.setdefault(str(keyframe.video_id), []).append((keyframe.time,
-                                                                 keyframe.image.url))
+    rows = (Keyframe.objects.filter(video_id__in=list(video_ids)).exclude(image="")
+            .order_by("video_id", "time").values_list("video_id", "time", "image"))
+    for video_id, time, name in rows:
+        frames.setdefault(str(video_id), []).append((time, name))
     return frames
 
 
+def frame_url(name: str) -> str:
+    """Return the URL of a keyframe image file."""
+    return Keyframe._meta.get_field("image").storage.url(name)
+
+
 def nearest_frame(frames: list[tuple[float, str]], time: float | None = None) -> str | None:
-    """Return the url of the keyframe nearest a time (the first keyframe without a time)."""
+    """Return the URL of the keyframe nearest a time (the first keyframe without a time)."""
     if not frames:
         return None
     if time is None:
-        return frames[0][1]
-    return min(frames, key=lambda frame: (abs(frame[0] - time), frame[0]))[1]
+        return frame_url(frames[0][1])
+    return frame_url(min(frames, key=lambda frame: (abs(frame[0] - time), frame[0]))[1])

@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .models import SegmentKind, Video, VideoStatus, WatchEvent
-from .queries import keyframes_by_video, nearest_frame
+from .queries import frame_url, keyframes_by_video, nearest_frame
 
 MAX_POSITION_SECONDS = 7 * 24 * 3600.0
 
@@ -53,7 +53,7 @@ class VideoDetailSerializer(VideoSummarySerializer):
     def get_keyframes(self, video: Video) -> list[dict]:
         """Return every keyframe's time and image url."""
         frames = keyframes_by_video([video.pk]).get(str(video.pk), [])
-        return [{"time": round(time, 2), "url": url} for time, url in frames]
+        return [{"time": round(time, 2), "url": frame_url(name)} for time, name in frames]
 
     @extend_schema_field({"type": "array", "items": {"type": "object"}})
     def get_moments(self, video: Video) -> list[dict]:
