@@ -118,6 +118,9 @@ REELSEARCH = {
     "ASR_MODEL": os.environ.get("REELSEARCH_ASR_MODEL", "whisper-base-int8"),
     "ASR_MODEL_PATH": os.environ.get("REELSEARCH_ASR_MODEL_PATH", ""),  # "" = packaged model
     "ASR_THREADS": int(os.environ.get("REELSEARCH_ASR_THREADS", "0")),
+    # torch threads for encoding one query: on small machines one thread answers fastest,
+    # and concurrent requests use the other cores (0 = torch's default).
+    "QUERY_THREADS": int(os.environ.get("REELSEARCH_QUERY_THREADS", "1")),
     "CHUNK_TARGET_SECONDS": float(os.environ.get("REELSEARCH_CHUNK_SECONDS", "15")),
     "CHUNK_OVERLAP_SECONDS": float(os.environ.get("REELSEARCH_CHUNK_OVERLAP", "3")),
     "SIGNAL_WINDOW": int(os.environ.get("REELSEARCH_SIGNAL_WINDOW", "150")),

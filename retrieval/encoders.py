@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
@@ -85,13 +87,37 @@ class TextEncoder:
         return np.asarray(vectors, dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
-        """Return the vector of one query."""
-        return self.encode([text])[0]
+        """Return the vector of one query (with few threads: a query is too small to split)."""
+        with torch_threads(settings.REELSEARCH["QUERY_THREADS"]):
+            return self.encode([text])[0]
+
+
+@contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run torch with `count` intra-op threads for a while (0 leaves it alone)."""
+    import torch
+
+    before = torch.get_num_threads()
+    if count > 0 and count != before:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
+_load_lock = threading.Lock()
+
+
+def get_text_encoder() -> TextEncoder:
+    """Return the process-wide text encoder (loaded once, on first use, by one thread)."""
+    with _load_lock:
+        return _load_text_encoder()
 
 
 @cache
-def get_text_encoder() -> TextEncoder:
-    """Return the process-wide text encoder (loaded on first use)."""
+def _load_text_encoder() -> TextEncoder:
     logger.info("loading text model %s", settings.REELSEARCH["TEXT_MODEL"])
     return TextEncoder()
 
