@@ -141,8 +141,12 @@ def component_costs(clip: Path, work: Path, duration: float, repeat: int) -> dic
     return result
 
 
-def end_to_end(clip: Path) -> dict:
-    """Run the clip through every stage with the models already loaded."""
+def end_to_end(clip: Path, visual: bool = True) -> dict:
+    """Run the clip through every stage with the models already loaded.
+
+    Without `visual`, the keyframes, concepts, OCR and CLIP stages do nothing: the baseline
+    the visual stream adds to.
+    """
     from catalog.models import Video
     from retrieval.encoders import get_text_encoder
     from workers import pipeline
@@ -156,7 +160,10 @@ def end_to_end(clip: Path) -> dict:
     class_embeddings(range(len(imagenet_classes())))  # a busy worker has them all cached
     load_s = time.perf_counter() - started
     stage_cpu: dict[str, float] = {}
-    for name, stage in list(pipeline.STAGES.items()):
+    original = dict(pipeline.STAGES)
+    for name, function in original.items():
+        stage = _skip if not visual and name in VISUAL_STAGES else function
+
         def measured(ctx, stage=stage, name=name):
             cpu = _cpu()
             stage(ctx)
@@ -165,17 +172,27 @@ def end_to_end(clip: Path) -> dict:
     started, cpu = time.perf_counter(), _cpu()
     video = register(clip, {"title": "Visual cost"}).video
     wall, cpu = time.perf_counter() - started, _cpu() - cpu
+    pipeline.STAGES.update(original)
     video = Video.objects.get(pk=video.pk)
     assert video.status == "ready", video.error
     kinds = {kind: video.segments.filter(kind=kind).count()
              for kind in ("speech", "ocr", "visual", "metadata")}
-    return {"duration_s": round(video.duration, 1), "wall_s": round(wall, 1),
-            "realtime_factor": round(video.duration / wall, 2), "cpu_s": round(cpu, 1),
-            "load_average_after": round(os.getloadavg()[0], 1), "model_load_s": round(load_s, 1),
-            "keyframes": video.keyframes.count(), "segments": kinds,
-            "stages_wall_s": video.stage_timings, "stages_cpu_s": stage_cpu,
-            "auto_tags": video.auto_tags,
-            "peak_rss_mb": round(peak_rss_mb())}
+    result = {"duration_s": round(video.duration, 1), "wall_s": round(wall, 1),
+              "realtime_factor": round(video.duration / wall, 2), "cpu_s": round(cpu, 1),
+              "load_average_after": round(os.getloadavg()[0], 1),
+              "model_load_s": round(load_s, 1), "keyframes": video.keyframes.count(),
+              "segments": kinds, "stages_wall_s": video.stage_timings,
+              "stages_cpu_s": stage_cpu, "auto_tags": video.auto_tags,
+              "peak_rss_mb": round(peak_rss_mb())}
+    video.delete()  # so that the next run registers the same file again
+    return result
+
+
+VISUAL_STAGES = ("keyframes", "concepts", "ocr", "clip")
+
+
+def _skip(ctx) -> None:
+    """Stand in for a visual stage in the baseline run."""
 
 
 def main() -> None:
@@ -185,6 +202,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--clip", type=Path, default=None, help="reuse a clip made earlier")
     parser.add_argument("--end-to-end-only", action="store_true")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also run the clip without the visual stages, for comparison")
     args = parser.parse_args()
     var = django_in_tempdir("bench-visual-")
     sys.path.insert(0, str(ROOT))
@@ -197,6 +216,9 @@ def main() -> None:
     if not args.end_to_end_only:
         costs = component_costs(clip, var / "work-bench", duration, args.repeat)
         print(json.dumps(costs, indent=2), flush=True)
+    if args.baseline:
+        baseline = end_to_end(clip, visual=False)
+        print(json.dumps({"baseline_without_visual_stages": baseline}, indent=2), flush=True)
     print(json.dumps(end_to_end(clip), indent=2))
 
 
