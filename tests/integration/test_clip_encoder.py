@@ -107,7 +107,8 @@ def shared_clip_catalog(request, media_tools, tiny_clip, tmp_path_factory, djang
     media.make_silent_video(root / "in" / "sign.mp4", 3.0, captions=[(0.0, 3.0, "OPEN")])
     overrides = storage_settings(root)
     overrides["REELSEARCH"] = {**overrides["REELSEARCH"], "VISUAL_MODEL": str(tiny_clip),
-                               "VISUAL_DIM": PROJECTION, "KEYFRAME_MAX_INTERVAL": 1.5}
+                               "VISUAL_DIM": PROJECTION, "KEYFRAME_MIN_INTERVAL": 1.0,
+                               "KEYFRAME_MAX_INTERVAL": 1.5}
     if request.param == "opensearch":
         overrides["RETRIEVAL_BACKENDS"] = {**overrides["RETRIEVAL_BACKENDS"],
                                            "default": _opensearch_params(request)}
