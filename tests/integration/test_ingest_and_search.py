@@ -37,6 +37,7 @@ def shared_catalog(media_tools, clips, tmp_path_factory, django_db_setup, django
     lecture, parts = media.make_narrated_video(root / "in" / "lecture.mp4", LECTURE_PARTS)
     with override_settings(**storage_settings(root)), django_db_blocker.unblock():
         reset_backends()
+        Video.objects.all().delete()  # whatever an earlier module left behind
         call_command("ingest", *clips.values(), lecture, no_progress=True)
         yield {"parts": {p.key: p for p in parts}, "clips": clips}
         Video.objects.all().delete()
