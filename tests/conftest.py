@@ -24,7 +24,7 @@ def require(condition: bool, what: str) -> None:
         return
     if IN_CI:
         pytest.fail(f"{what} is required in CI (make test installs and starts it).")
-    pytest.skip(f"{what} is not available here (reason: run `make test` to set it up)")
+    pytest.skip(reason=f"{what} is not available here: run `make test` to set it up")
 
 
 @pytest.fixture(autouse=True)

@@ -162,7 +162,7 @@ def test_pending_videos_are_indexed_into_the_live_index(backend) -> None:
 
 def test_search_service_ranks_the_same_with_server_side_fusion(backend) -> None:
     if not backend.supports_server_fusion:
-        pytest.skip("the node has no neural-search plugin (hybrid query)")
+        pytest.skip(reason="the node has no neural-search plugin (hybrid query)")
     make_catalog(videos=6)
     reindex()
     request = SearchRequest("volcano eruption bread", signals=("bm25",), backend="opensearch")
