@@ -27,7 +27,7 @@ from django.core.exceptions import ImproperlyConfigured
 from retrieval.documents import Filters, Hit, IndexReport, SegmentDoc
 from retrieval.text import query_terms
 
-from .base import BackendUnavailable, SearchBackend
+from .base import BackendUnavailable, SearchBackend, invalid_document
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -269,7 +269,7 @@ class EmbeddedBackend(SearchBackend):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for doc in docs:
-                    problem = _invalid(doc) or _dimension_mismatch(conn, doc, dims)
+                    problem = invalid_document(doc) or _dimension_mismatch(conn, doc, dims)
                     if problem:
                         failed[doc.id] = problem
                         continue
@@ -458,17 +458,6 @@ def _vector_rows(conn: sqlite3.Connection, field: str, after: int) -> list[tuple
 
 def _bump(conn: sqlite3.Connection) -> None:
     conn.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
-
-
-def _invalid(doc: SegmentDoc) -> str:
-    if not doc.id or not doc.video_id:
-        return "document needs an id and a video_id"
-    if doc.end < doc.start:
-        return f"end ({doc.end}) is before start ({doc.start})"
-    for field, vector in doc.vectors.items():
-        if not np.all(np.isfinite(np.asarray(vector, dtype=np.float32))):
-            return f"vector {field!r} has NaN or infinite values"
-    return ""
 
 
 def _dimension_mismatch(conn: sqlite3.Connection, doc: SegmentDoc, dims: dict[str, int]) -> str:

@@ -22,8 +22,7 @@ import importlib.util
 import logging
 import re
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
@@ -36,7 +35,7 @@ from django.db import transaction
 from PIL import Image
 
 from catalog.models import Segment, SegmentKind
-from retrieval.encoders import ModelInfo, TextEncoder, get_text_encoder
+from retrieval.encoders import ModelInfo, TextEncoder, get_text_encoder, torch_threads
 
 from .frames import iter_frames
 
@@ -157,21 +156,6 @@ class ConceptClassifier:
         with self._lock, torch_threads(threads), torch.inference_mode():
             logits = self.model(batch)
         return torch.softmax(logits, dim=1).numpy().astype(np.float32)
-
-
-@contextmanager
-def torch_threads(count: int) -> Iterator[None]:
-    """Run torch with `count` intra-op threads for a while (0 leaves it alone)."""
-    import torch
-
-    before = torch.get_num_threads()
-    if count > 0 and count != before:
-        torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != before:
-            torch.set_num_threads(before)
 
 
 @cache
