@@ -120,18 +120,30 @@ def opensearch_url() -> Iterator[str]:
     (when Java is installed; the first start builds it with Maven) and stopped after the
     session.
     """
-    url = os.environ.get("REELSEARCH_TEST_OPENSEARCH_URL", "")
+    default = f"http://127.0.0.1:{os.environ.get('REELSEARCH_OPENSEARCH_PORT', '9250')}"
+    yield from running_service("REELSEARCH_TEST_OPENSEARCH_URL", default, opensearch_answers,
+                               ("java", "mvn"), "opensearch", "OpenSearch")
+
+
+def running_service(variable: str, default_url: str, answers, tools: tuple[str, ...],
+                    service: str, name: str) -> Iterator[str]:
+    """Yield the URL of a service: the one in `variable`, or one `deploy/services` starts.
+
+    A service this starts (when its programs are installed) is stopped afterwards; a service
+    that does not answer fails the test run in CI and skips elsewhere (see `require`).
+    """
+    url = os.environ.get(variable, "")
     started = False
     if not url:
-        url = f"http://127.0.0.1:{os.environ.get('REELSEARCH_OPENSEARCH_PORT', '9250')}"
-        if not opensearch_answers(url) and shutil.which("java") and shutil.which("mvn"):
-            result = subprocess.run([str(REPO / "deploy" / "services"), "opensearch-up"],
+        url = default_url
+        if not answers(url) and all(shutil.which(tool) for tool in tools):
+            result = subprocess.run([str(REPO / "deploy" / "services"), f"{service}-up"],
                                     capture_output=True, text=True, check=False)
             started = result.returncode == 0
-    require(opensearch_answers(url), f"OpenSearch at {url} (set REELSEARCH_TEST_OPENSEARCH_URL)")
+    require(answers(url), f"{name} at {url} (set {variable})")
     yield url
     if started:
-        subprocess.run([str(REPO / "deploy" / "services"), "opensearch-down"],
+        subprocess.run([str(REPO / "deploy" / "services"), f"{service}-down"],
                        capture_output=True, check=False)
 
 

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from tests.celery_worker import REPO, redis_answers
-from tests.conftest import require
+from tests.celery_worker import redis_answers
+from tests.conftest import running_service
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:{port}/0"
 
@@ -22,17 +20,6 @@ def redis_url() -> Iterator[str]:
     Without that variable, a private server is started with `deploy/services redis-up`
     (when redis-server is installed) and stopped after the session.
     """
-    url = os.environ.get("REELSEARCH_TEST_REDIS_URL", "")
-    started = False
-    if not url:
-        port = os.environ.get("REELSEARCH_REDIS_PORT", "6390")
-        url = DEFAULT_REDIS_URL.format(port=port)
-        if not redis_answers(url) and shutil.which("redis-server"):
-            result = subprocess.run([str(REPO / "deploy" / "services"), "redis-up"],
-                                    capture_output=True, text=True, check=False)
-            started = result.returncode == 0
-    require(redis_answers(url), f"Redis at {url} (set REELSEARCH_TEST_REDIS_URL)")
-    yield url
-    if started:
-        subprocess.run([str(REPO / "deploy" / "services"), "redis-down"],
-                       capture_output=True, check=False)
+    port = os.environ.get("REELSEARCH_REDIS_PORT", "6390")
+    yield from running_service("REELSEARCH_TEST_REDIS_URL", DEFAULT_REDIS_URL.format(port=port),
+                               redis_answers, ("redis-server",), "redis", "Redis")
