@@ -29,14 +29,18 @@ def redis_answers(url: str) -> bool:
 @contextmanager
 def celery_broker(url: str, transport_options: Mapping[str, object]) -> Iterator[None]:
     """Make this process send tasks to a broker instead of running them eagerly."""
+    import kombu.pools
+
     from deploy.celery import app
 
     names = ("broker_url", "task_always_eager", "broker_transport_options")
     saved = {name: app.conf[name] for name in names}
 
     def reset_pools() -> None:
-        if app._pool is not None:
-            app._pool.force_close_all()
+        # kombu keeps connection and producer pools in a global registry keyed by broker
+        # connection: closing only the app's pool would leave a closed pool there for the
+        # next (eager) publish to the same broker URL. reset() closes and forgets them all.
+        kombu.pools.reset()
         app._pool = None
         app.amqp._producer_pool = None
 

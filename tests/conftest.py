@@ -146,16 +146,3 @@ def running_service(variable: str, default_url: str, answers, tools: tuple[str, 
         subprocess.run([str(REPO / "deploy" / "services"), f"{service}-down"],
                        capture_output=True, check=False)
 
-
-@pytest.fixture(autouse=True)
-def eager_celery(request):
-    """Run Celery tasks in-process unless the test talks to a real worker (`shared_worker`)."""
-    if "shared_worker" in request.fixturenames:
-        yield
-        return
-    from deploy.celery import app
-
-    saved = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = saved

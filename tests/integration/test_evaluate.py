@@ -61,9 +61,6 @@ def shared_evaluation(media_tools, clips, tmp_path_factory, django_db_setup, dja
     with (bench / "manifest.jsonl").open("a") as handle:
         handle.write("{this line is not JSON\n")
     outputs = []
-    from deploy.celery import app
-
-    app.conf.task_always_eager = True  # evaluation runs the pipeline in-process
     with override_settings(**storage_settings(root)), django_db_blocker.unblock():
         reset_backends()
         for run in ("first", "second"):
