@@ -101,25 +101,31 @@ class SearchResponse:
     signal_sizes: dict[str, int]
 
 
+def query_vectors(request: SearchRequest, backend: SearchBackend,
+                  timer: Callable[[str], None]) -> dict[str, np.ndarray]:
+    """Encode the query for each requested vector signal the backend stores."""
+    vectors: dict[str, np.ndarray] = {}
+    if "text" in request.signals:
+        vectors["text"] = get_text_encoder().encode_query(request.query)
+        timer("encode")
+    visual = get_visual_encoder() if "visual" in request.signals else None
+    if visual is not None and "visual" in backend.vector_fields:
+        vectors["visual"] = visual.encode_query(request.query)
+        timer("encode_visual")
+    return vectors
+
+
 def run_signals(request: SearchRequest, backend: SearchBackend,
                 timer: Callable[[str], None]) -> dict[str, list[Hit]]:
     """Ask the backend for each requested signal's top window."""
     window = settings.REELSEARCH["SIGNAL_WINDOW"]
     hits: dict[str, list[Hit]] = {}
-    if "text" in request.signals:
-        vector: np.ndarray = get_text_encoder().encode_query(request.query)
-        timer("encode")
-        hits["text"] = backend.knn("text", vector, window, request.filters)
-        timer("knn")
+    for name, vector in query_vectors(request, backend, timer).items():
+        hits[name] = backend.knn(name, vector, window, request.filters)
+        timer("knn" if name == "text" else f"knn_{name}")
     if "bm25" in request.signals:
         hits["bm25"] = backend.bm25(request.query, window, request.filters)
         timer("bm25")
-    visual = get_visual_encoder() if "visual" in request.signals else None
-    if visual is not None and "visual" in backend.vector_fields:
-        vector = visual.encode_query(request.query)
-        timer("encode_visual")
-        hits["visual"] = backend.knn("visual", vector, window, request.filters)
-        timer("knn_visual")
     return hits
 
 
@@ -136,14 +142,7 @@ def uses_server_fusion(request: SearchRequest, backend: SearchBackend) -> bool:
 def fuse_on_backend(request: SearchRequest, backend: SearchBackend,
                     timer: Callable[[str], None]) -> list[ScoredSegment]:
     """Encode the query and let the backend run and fuse every signal (one window each)."""
-    vectors: dict[str, np.ndarray] = {}
-    if "text" in request.signals:
-        vectors["text"] = get_text_encoder().encode_query(request.query)
-        timer("encode")
-    visual = get_visual_encoder() if "visual" in request.signals else None
-    if visual is not None and "visual" in backend.vector_fields:
-        vectors["visual"] = visual.encode_query(request.query)
-        timer("encode_visual")
+    vectors = query_vectors(request, backend, timer)
     text = request.query if "bm25" in request.signals else ""
     fused = backend.hybrid(text, vectors, settings.REELSEARCH["SIGNAL_WINDOW"],
                            request.filters, request.fusion)
