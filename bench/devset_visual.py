@@ -1,7 +1,7 @@
 """Text-to-video retrieval on a dev set, per signal and per segment kind (the visual stream).
 
 Ingests the clips of a manifest (JSON lines: clip_id, file, captions; see
-retrieval/evaluation.py) into a throwaway catalog with the full pipeline, then asks every
+evaluation/evaluation.py) into a throwaway catalog with the full pipeline, then asks every
 caption and ranks the videos under several configurations: each query signal alone (bm25,
 text, visual when a CLIP model is configured), the hybrid (bm25 + text [+ visual]), and the
 hybrid restricted to one segment kind (visual concepts, on-screen text, speech, metadata).
@@ -59,7 +59,7 @@ def ranking(query: str, signals: tuple[str, ...], kinds: tuple[str, ...]) -> lis
 
 def evaluate(queries: list, catalog: list[str], configs: list) -> list[dict]:
     """Return R@1/5/10 and median rank of each configuration."""
-    from retrieval import metrics
+    from evaluation import metrics
 
     rows = []
     for label, signals, kinds in configs:
@@ -82,9 +82,9 @@ def main() -> None:
     configure(args)
     django_in_tempdir("bench-devset-")
     from catalog.models import Segment, Video
+    from evaluation.evaluation import build_queries, load_manifest, prepare_catalog
+    from evaluation.metrics import chance_metrics
     from retrieval.encoders import visual_model_name
-    from retrieval.evaluation import build_queries, load_manifest, prepare_catalog
-    from retrieval.metrics import chance_metrics
 
     manifest = load_manifest(args.devset.resolve() / "manifest.jsonl")
     started = time.perf_counter()

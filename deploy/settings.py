@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "catalog",
     "retrieval",
     "workers",
+    "evaluation",
 ]
 
 MIDDLEWARE = [
@@ -208,7 +209,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["catalog.auth.ReadThrottle"],
     "DEFAULT_THROTTLE_RATES": {"anon": os.environ.get("REELSEARCH_READ_RATE", "1200/minute")},
     "NUM_PROXIES": int(os.environ.get("REELSEARCH_NUM_PROXIES", "0")),
-    "EXCEPTION_HANDLER": "catalog.api.exception_handler",
+    "EXCEPTION_HANDLER": "catalog.http.exception_handler",
 }
 
 SPECTACULAR_SETTINGS = {

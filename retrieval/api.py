@@ -1,7 +1,7 @@
 """HTTP search and recommendation endpoints (JSON); parameters are validated first.
 
 Errors are {"error": message}: 400 for bad parameters, 404 for unknown videos (see
-catalog.api.exception_handler for the rest).
+catalog.http.exception_handler for the rest).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from catalog.api import int_param, published_video
 from catalog.auth import HasApiKey
+from catalog.http import float_param, int_param, published_video
 from catalog.queries import keyframes_by_video
 from catalog.serializers import RecommendationSerializer, VideoSummarySerializer
 
@@ -69,19 +69,6 @@ def _recommendations_json(picks: list[Recommendation], request: Request) -> list
              "score": round(pick.score, 6), "reason": pick.reason} for pick in picks]
 
 
-def _float_param(params, name: str, default: float, low: float, high: float) -> float:
-    raw = params.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ParameterError(f"{name} must be a number (got {raw!r}).") from None
-    if not low <= value <= high:  # also rejects NaN
-        raise ParameterError(f"{name} must be between {low} and {high} (got {raw}).")
-    return value
-
-
 K_PARAMETER = OpenApiParameter("k", OpenApiTypes.INT,
                                description=f"How many videos (1-{MAX_RECOMMENDATIONS}, "
                                            "default 10).")
@@ -118,7 +105,7 @@ def user_recommendations_view(request: Request, user_id: str) -> Response:
         raise ParameterError(f"The user id must be 1 to {MAX_USER_ID} characters.")
     params = request.query_params
     k = int_param(params, "k", 10, 1, MAX_RECOMMENDATIONS)
-    diversity = _float_param(params, "diversity", DEFAULT_DIVERSITY, 0.0, 1.0)
+    diversity = float_param(params, "diversity", DEFAULT_DIVERSITY, 0.0, 1.0)
     query = str(params.get("q") or "").strip()
     if len(query) > MAX_QUERY:
         raise ParameterError(f"q must be at most {MAX_QUERY} characters.")

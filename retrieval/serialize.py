@@ -1,10 +1,11 @@
-"""Plain-JSON form of search responses, shared by the API and the `search` command."""
+"""Plain-JSON form of search responses, shared by the APIs and the `search` command."""
 
 from __future__ import annotations
 
 from catalog.queries import Frames, keyframes_by_video, nearest_frame
 
-from .search import Moment, SearchResponse, VideoMatch
+from .documents import Filters
+from .search import Moment, SearchRequest, SearchResponse, VideoMatch, search
 
 
 def moment_json(moment: Moment, frames: list[tuple[float, str]] | None = None) -> dict:
@@ -47,3 +48,11 @@ def response_json(response: SearchResponse) -> dict:
         data["explain"] = {"timings_ms": response.timings_ms,
                            "signal_sizes": response.signal_sizes}
     return data
+
+
+def video_moments_json(video_id: str, query: str, count: int) -> list[dict]:
+    """Return one published video's best moments for a query, as JSON-ready data."""
+    found = search(SearchRequest(query=query, k=1, moments=count,
+                                 filters=Filters(video_ids=(video_id,), published=True)))
+    frames = keyframes_by_video([video_id]).get(video_id, [])
+    return [moment_json(moment, frames) for match in found.results for moment in match.moments]

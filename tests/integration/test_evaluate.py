@@ -12,7 +12,7 @@ from django.core.management.base import CommandError
 from django.test import override_settings
 
 from catalog.models import Video
-from retrieval import metrics
+from evaluation import metrics
 from retrieval.backends import reset_backends
 from tests import media
 from tests.conftest import storage_settings

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from retrieval import evaluation
+from evaluation import evaluation
 from retrieval import search as search_service
 
 ROOT = Path(__file__).resolve().parents[2]

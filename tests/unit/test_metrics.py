@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from retrieval import metrics
+from evaluation import metrics
 
 LOG3 = math.log2(3)
 

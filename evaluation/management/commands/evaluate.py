@@ -25,9 +25,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.test.utils import override_settings
 
-from retrieval import evaluation
+from evaluation import evaluation
+from evaluation.report import moment_table, summary_table, write_report
 from retrieval.backends import reset_backends
-from retrieval.report import moment_table, summary_table, write_report
 
 THROWAWAY_ENV = "REELSEARCH_EVAL_WORKDIR"
 PIPELINE_FILE = "pipeline.json"

@@ -14,7 +14,7 @@ Steps: ``load_manifest`` checks each line; ``prepare_catalog`` registers the cli
 ``workers.ingest.register`` (a clip already ready with the same SHA-256 is reused) and
 runs the pipeline in-process; ``run_evaluation`` asks ``retrieval.search.search`` every
 query under each configuration (single signals, each fusion method) and computes the
-metrics of ``retrieval.metrics``. A clip that cannot be evaluated (bad manifest line,
+metrics of ``evaluation.metrics``. A clip that cannot be evaluated (bad manifest line,
 missing file, failed ingestion) is excluded with its reason, and so are its queries: it is
 never counted as a hit or a miss, and it is not in the catalog the ranks are counted over.
 
@@ -36,11 +36,11 @@ from pathlib import Path
 from django.conf import settings
 
 from catalog.models import Video, VideoStatus
+from retrieval import search as search_service
+from retrieval.fusion import FusionSpec
+from retrieval.search import MAX_K, SearchRequest, SearchResponse
 
 from . import metrics
-from . import search as search_service
-from .fusion import FusionSpec
-from .search import MAX_K, SearchRequest, SearchResponse
 
 Log = Callable[[str], None]
 SIGNAL_LABELS = {"bm25": "BM25 only", "text": "text-dense only", "visual": "visual-dense only"}
