@@ -119,6 +119,13 @@ REELSEARCH = {
     "ASR_MODEL": os.environ.get("REELSEARCH_ASR_MODEL", "whisper-base-int8"),
     "ASR_MODEL_PATH": os.environ.get("REELSEARCH_ASR_MODEL_PATH", ""),  # "" = packaged model
     "ASR_THREADS": int(os.environ.get("REELSEARCH_ASR_THREADS", "0")),
+    # Spoken languages to pick from when a video has no (known) language, as Whisper codes
+    # or names, comma separated ("en,de,fr"); empty = any language Whisper knows.
+    "ASR_LANGUAGES": os.environ.get("REELSEARCH_ASR_LANGUAGES", ""),
+    # Language detection: up to this many 30 s windows of speech, stopping at the first
+    # whose top language is at least this probable (faster-whisper's detection options).
+    "ASR_LANGUAGE_SEGMENTS": int(os.environ.get("REELSEARCH_ASR_LANGUAGE_SEGMENTS", "4")),
+    "ASR_LANGUAGE_THRESHOLD": float(os.environ.get("REELSEARCH_ASR_LANGUAGE_THRESHOLD", "0.5")),
     # torch threads for encoding one query: on small machines one thread answers fastest,
     # and concurrent requests use the other cores (0 = torch's default).
     "QUERY_THREADS": int(os.environ.get("REELSEARCH_QUERY_THREADS", "1")),

@@ -30,6 +30,7 @@ from pathlib import Path
 __all__ = [
     "MediaError",
     "NarrationPart",
+    "audio_packet_gaps",
     "concat_narrations",
     "make_audio_only",
     "make_narrated_video",
@@ -37,6 +38,7 @@ __all__ = [
     "make_silent_video",
     "make_truncated",
     "make_video",
+    "make_video_with_audio_gaps",
     "make_zero_byte",
     "media_duration",
     "missing_tools",
@@ -499,6 +501,84 @@ def make_audio_only(
     return out
 
 
+def make_video_with_audio_gaps(
+    path: str | os.PathLike[str],
+    parts: Iterable[tuple[str, str]],
+    gaps: Sequence[float],
+    *,
+    audio_delay: float = 0.0,
+    gap: float = 0.6,
+    lead_in: float = 0.3,
+    voice: str = "en-us",
+    wpm: int = 160,
+    tail: float = 0.5,
+    **video_options: object,
+) -> tuple[Path, list[NarrationPart]]:
+    """Make a narrated MP4 whose audio track has holes; return it and each part's times.
+
+    The parts are spoken as in :func:`make_narrated_video`, encoded as one AAC track, and
+    its packets are then re-stamped (``setts`` bitstream filter, no re-encoding): the whole
+    track starts ``audio_delay`` seconds into the video, and before part ``i + 1`` the
+    timestamps jump by ``gaps[i]`` seconds, so the container has no audio packets at all
+    for that long while the video goes on (as in an edited or concatenated file).  Decoding
+    the packets back to back therefore gives ``audio_delay + sum(gaps)`` seconds less audio
+    than the container's timeline.  The video lasts until the last part ends plus ``tail``.
+
+    The returned times are on the container's timeline (where a player says each part is
+    spoken).  Other keyword arguments go to :func:`make_silent_video` (size, fps, captions,
+    background).
+    """
+    parts = list(parts)
+    gaps = [float(g) for g in gaps]
+    if len(gaps) != len(parts) - 1:
+        raise ValueError(f"give one gap per boundary between parts ({len(parts) - 1}), "
+                         f"not {len(gaps)}")
+    if audio_delay < 0 or any(g < 0 for g in gaps):
+        raise ValueError("gaps and audio_delay cannot be negative")
+    out = _prepare(path)
+    with tempfile.TemporaryDirectory(prefix="media-") as tmp:
+        wav, timings = concat_narrations(
+            parts, Path(tmp, "narration.wav"), gap=gap, lead_in=lead_in, voice=voice, wpm=wpm
+        )
+        # Cut in the middle of the silence between parts; each packet from there on moves.
+        cuts = [(timings[i].end + timings[i + 1].start) / 2 for i in range(len(gaps))]
+        shifts = [audio_delay + sum(gaps[:i]) for i in range(len(parts))]
+        shifted = [
+            NarrationPart(t.key, t.text, t.start + shift, t.end + shift)
+            for t, shift in zip(timings, shifts, strict=True)
+        ]
+        duration = round(shifted[-1].end + tail, 3)
+        track = Path(tmp, "narration.m4a")
+        _ffmpeg(["-i", str(wav), "-vn", "-c:a", "aac", "-b:a", AUDIO_BITRATE, "-ac", "1",
+                 "-ar", str(AUDIO_RATE), *_BITEXACT, str(track)])
+        picture = make_silent_video(Path(tmp, "picture.mp4"), duration, **video_options)
+        # TS is in the track's time base; TS*TB is the time in the narration WAV.
+        # Commas inside the expression are escaped from the bitstream filter list's parser.
+        expr = f"TS+{audio_delay}/TB" + "".join(
+            f"+if(gte(TS*TB\\,{cut:.4f})\\,{g}/TB\\,0)"
+            for cut, g in zip(cuts, gaps, strict=True)
+        )
+        _ffmpeg(
+            [
+                "-i",
+                str(picture),
+                "-i",
+                str(track),
+                "-map",
+                "0:v",
+                "-map",
+                "1:a",
+                "-c",
+                "copy",
+                "-bsf:a",
+                f"setts=ts={expr}",
+                *_BITEXACT,
+                str(out),
+            ]
+        )
+    return out, shifted
+
+
 # --------------------------------------------------------------------------- broken files
 
 
@@ -586,3 +666,46 @@ def probe(path: str | os.PathLike[str]) -> dict:
 def media_duration(path: str | os.PathLike[str]) -> float:
     """Return a media file's duration in seconds, as ffprobe reports it."""
     return float(probe(path)["format"]["duration"])
+
+
+def audio_packet_gaps(
+    path: str | os.PathLike[str], min_gap: float = 0.2
+) -> list[tuple[float, float]]:
+    """Return ``(from, to)`` for every hole in the first audio stream's packet timestamps.
+
+    A hole is time on the container's timeline that no audio packet covers: before the first
+    packet (from 0) or between one packet's nominal end and the next packet's start, when
+    longer than ``min_gap`` seconds.  A packet's nominal length is the shortest step between
+    packet timestamps (an AAC frame: 1024 samples), since a muxer may stretch the stored
+    duration of the packet before a hole over the whole hole.
+    """
+    out = _run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-select_streams",
+            "a:0",
+            "-show_entries",
+            "packet=pts_time",
+            "-print_format",
+            "json",
+            str(path),
+        ]
+    )
+    times = sorted(
+        float(p["pts_time"])
+        for p in json.loads(out).get("packets", [])
+        if p.get("pts_time") not in (None, "N/A")
+    )
+    if not times:
+        return []
+    steps = [b - a for a, b in zip(times, times[1:], strict=False) if b - a > 1e-6]
+    frame = min(steps) if steps else 0.0
+    holes = []
+    if max(times[0], 0.0) > min_gap:
+        holes.append((0.0, times[0]))
+    for a, b in zip(times, times[1:], strict=False):
+        if b - (a + frame) > min_gap:
+            holes.append((round(a + frame, 6), b))
+    return holes

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from functools import cache
 from importlib import metadata
@@ -39,21 +40,147 @@ class Word:
 
 @dataclass(frozen=True)
 class Transcript:
-    """Everything ASR returns for one audio file."""
+    """Everything ASR returns for one audio file.
+
+    ``language_probability`` is Whisper's confidence in ``language`` when it was detected,
+    and None when the language was given (the video's language, or the only allowed one).
+    """
 
     language: str
     words: list[Word]
     model: str
+    language_probability: float | None = None
 
     def to_dict(self) -> dict:
         """Return a JSON-serialisable form."""
-        return {"language": self.language, "model": self.model,
-                "words": [w.to_dict() for w in self.words]}
+        return {"language": self.language, "language_probability": self.language_probability,
+                "model": self.model, "words": [w.to_dict() for w in self.words]}
 
     @classmethod
     def from_dict(cls, data: dict) -> Transcript:
-        """Rebuild a transcript saved with to_dict()."""
-        return cls(data["language"], [Word(**w) for w in data["words"]], data["model"])
+        """Rebuild a transcript saved with to_dict() (also by versions without probability)."""
+        return cls(data["language"], [Word(**w) for w in data["words"]], data["model"],
+                   data.get("language_probability"))
+
+
+# --------------------------------------------------------------------------- languages
+
+# Whisper's language codes and English names (openai-whisper's tokenizer table; faster-whisper
+# accepts exactly these codes), plus the other names Whisper itself accepts.
+WHISPER_LANGUAGES = {
+    "en": "english", "zh": "chinese", "de": "german", "es": "spanish", "ru": "russian",
+    "ko": "korean", "fr": "french", "ja": "japanese", "pt": "portuguese", "tr": "turkish",
+    "pl": "polish", "ca": "catalan", "nl": "dutch", "ar": "arabic", "sv": "swedish",
+    "it": "italian", "id": "indonesian", "hi": "hindi", "fi": "finnish", "vi": "vietnamese",
+    "he": "hebrew", "uk": "ukrainian", "el": "greek", "ms": "malay", "cs": "czech",
+    "ro": "romanian", "da": "danish", "hu": "hungarian", "ta": "tamil", "no": "norwegian",
+    "th": "thai", "ur": "urdu", "hr": "croatian", "bg": "bulgarian", "lt": "lithuanian",
+    "la": "latin", "mi": "maori", "ml": "malayalam", "cy": "welsh", "sk": "slovak",
+    "te": "telugu", "fa": "persian", "lv": "latvian", "bn": "bengali", "sr": "serbian",
+    "az": "azerbaijani", "sl": "slovenian", "kn": "kannada", "et": "estonian",
+    "mk": "macedonian", "br": "breton", "eu": "basque", "is": "icelandic", "hy": "armenian",
+    "ne": "nepali", "mn": "mongolian", "bs": "bosnian", "kk": "kazakh", "sq": "albanian",
+    "sw": "swahili", "gl": "galician", "mr": "marathi", "pa": "punjabi", "si": "sinhala",
+    "km": "khmer", "sn": "shona", "yo": "yoruba", "so": "somali", "af": "afrikaans",
+    "oc": "occitan", "ka": "georgian", "be": "belarusian", "tg": "tajik", "sd": "sindhi",
+    "gu": "gujarati", "am": "amharic", "yi": "yiddish", "lo": "lao", "uz": "uzbek",
+    "fo": "faroese", "ht": "haitian creole", "ps": "pashto", "tk": "turkmen", "nn": "nynorsk",
+    "mt": "maltese", "sa": "sanskrit", "lb": "luxembourgish", "my": "myanmar", "bo": "tibetan",
+    "tl": "tagalog", "mg": "malagasy", "as": "assamese", "tt": "tatar", "haw": "hawaiian",
+    "ln": "lingala", "ha": "hausa", "ba": "bashkir", "jw": "javanese", "su": "sundanese",
+    "yue": "cantonese",
+}
+_LANGUAGE_ALIASES = {
+    # Other names Whisper accepts.
+    "burmese": "my", "valencian": "ca", "flemish": "nl", "haitian": "ht",
+    "letzeburgesch": "lb", "pushto": "ps", "panjabi": "pa", "moldavian": "ro",
+    "moldovan": "ro", "sinhalese": "si", "castilian": "es", "mandarin": "zh",
+    # ISO 639-1 codes that Whisper spells differently, and old ones still in use.
+    "nb": "no", "jv": "jw", "iw": "he", "in": "id", "ji": "yi", "fil": "tl",
+    "filipino": "tl", "bokmal": "no", "farsi": "fa",
+}
+_LANGUAGE_LOOKUP = {
+    **{code: code for code in WHISPER_LANGUAGES},
+    **{name: code for code, name in WHISPER_LANGUAGES.items()},
+    **_LANGUAGE_ALIASES,
+}
+
+
+def whisper_language(value: str | None) -> str | None:
+    """Return the Whisper code for a language value, or None when it names no such language.
+
+    Accepts codes and BCP 47 / POSIX tags ("en", "en-US", "pt_BR", "zh-Hant-TW", "yue-HK")
+    and English names in any case ("English", "Haitian Creole").
+    """
+    text = " ".join((value or "").strip().lower().split())
+    if not text:
+        return None
+    if text in _LANGUAGE_LOOKUP:
+        return _LANGUAGE_LOOKUP[text]
+    primary = re.split(r"[-_.@\s]", text, maxsplit=1)[0]  # en-US, pt_BR, de_DE.UTF-8
+    if primary != text and 2 <= len(primary) <= 3 and primary in _LANGUAGE_LOOKUP:
+        return _LANGUAGE_LOOKUP[primary]
+    return None
+
+
+def allowed_languages(value: str | Sequence[str] | None = None) -> tuple[str, ...]:
+    """Parse REELSEARCH['ASR_LANGUAGES'] (a comma list, or a list) into Whisper codes.
+
+    An empty value allows every language; an entry Whisper does not know is a setup error.
+    """
+    if value is None:
+        value = settings.REELSEARCH.get("ASR_LANGUAGES", "")
+    entries = value.split(",") if isinstance(value, str) else list(value)
+    codes: list[str] = []
+    for entry in (str(e).strip() for e in entries):
+        if not entry:
+            continue
+        code = whisper_language(entry)
+        if code is None:
+            raise ImproperlyConfigured(
+                f"REELSEARCH_ASR_LANGUAGES names {entry!r}, which is not a language Whisper "
+                f"knows: use codes such as {', '.join(list(WHISPER_LANGUAGES)[:6])}.")
+        if code not in codes:
+            codes.append(code)
+    return tuple(codes)
+
+
+@dataclass(frozen=True)
+class LanguageChoice:
+    """The language to transcribe in, and why.
+
+    ``code`` None means "detect first": call :func:`choose_language` again with the
+    detected probabilities. ``source`` is "video" (the video's language), "setting" (the
+    only allowed language) or "detected"; ``probability`` is set for detected languages.
+    """
+
+    code: str | None
+    source: str
+    probability: float | None = None
+
+
+def choose_language(video_language: str | None, allowed: Sequence[str] = (),
+                    probabilities: Sequence[tuple[str, float]] | None = None) -> LanguageChoice:
+    """Decide the spoken language from the video's language, the allowed ones and detection.
+
+    A video language Whisper knows wins (even outside ``allowed``: the editor said so).
+    Otherwise, with exactly one allowed language there is nothing to detect; else the most
+    probable allowed language of ``probabilities`` (Whisper's ``(code, probability)`` pairs,
+    any order) is chosen, or the most probable of all when ``allowed`` is empty.
+    """
+    code = whisper_language(video_language)
+    if code is not None:
+        return LanguageChoice(code, "video")
+    if len(allowed) == 1:
+        return LanguageChoice(allowed[0], "setting")
+    if probabilities is None:
+        return LanguageChoice(None, "detected")
+    ranked = sorted(probabilities, key=lambda pair: pair[1], reverse=True)
+    candidates = [pair for pair in ranked if not allowed or pair[0] in allowed]
+    if not candidates:  # no speech to detect from: the first allowed language, or English
+        return LanguageChoice(allowed[0] if allowed else "en", "detected", 0.0)
+    code, probability = candidates[0]
+    return LanguageChoice(code, "detected", round(float(probability), 4))
 
 
 def cache_dir() -> Path:
@@ -124,12 +251,27 @@ class SpeechRecognizer:
         self._lock = threading.Lock()
 
     def transcribe(self, audio: Path, duration: float,
-                   progress: Callable[[float], None] | None = None) -> Transcript:
-        """Transcribe a WAV file into timestamped words."""
+                   progress: Callable[[float], None] | None = None,
+                   language: str | None = None,
+                   allowed: Sequence[str] | None = None) -> Transcript:
+        """Transcribe a WAV file into timestamped words.
+
+        ``language`` is the video's language (any form :func:`whisper_language` reads;
+        blank or unknown: detect it); ``allowed`` restricts detection (default: the
+        ASR_LANGUAGES setting).
+        """
+        from faster_whisper import decode_audio
+
+        allowed = allowed_languages() if allowed is None else tuple(allowed)
+        choice = choose_language(language, allowed)
         with self._lock:
+            samples = decode_audio(str(audio),
+                                   sampling_rate=self.model.feature_extractor.sampling_rate)
+            if choice.code is None:
+                choice = choose_language(language, allowed, self.detect(samples))
             segments, info = self.model.transcribe(
-                str(audio), beam_size=1, vad_filter=True, word_timestamps=True,
-                condition_on_previous_text=False,
+                samples, language=choice.code, beam_size=1, vad_filter=True,
+                word_timestamps=True, condition_on_previous_text=False,
             )
             words: list[Word] = []
             for segment in segments:
@@ -137,7 +279,26 @@ class SpeechRecognizer:
                           for w in segment.words or [] if w.word.strip()]
                 if progress and duration > 0:
                     progress(min(segment.end / duration, 1.0))
-        return Transcript(info.language, words, self.label)
+        return Transcript(info.language, words, self.label, choice.probability)
+
+    def detect(self, samples: object) -> list[tuple[str, float]]:
+        """Return Whisper's ``(code, probability)`` for every language, over the speech.
+
+        Up to ASR_LANGUAGE_SEGMENTS windows of 30 s of speech (VAD-filtered) are looked at,
+        stopping at the first whose top language passes ASR_LANGUAGE_THRESHOLD; the
+        probabilities are those of the last window, with the verdict's own probability.
+        """
+        if not self.model.model.is_multilingual:
+            return [("en", 1.0)]
+        conf = settings.REELSEARCH
+        language, probability, ranked = self.model.detect_language(
+            audio=samples, vad_filter=True,
+            language_detection_segments=max(1, int(conf.get("ASR_LANGUAGE_SEGMENTS", 4))),
+            language_detection_threshold=float(conf.get("ASR_LANGUAGE_THRESHOLD", 0.5)),
+        )
+        logger.info("detected language %s (p=%.2f)", language, probability)
+        return [(language, float(probability)),
+                *((code, float(p)) for code, p in ranked if code != language)]
 
 
 @cache

@@ -12,6 +12,11 @@ from .errors import PermanentError, TransientError
 
 REEXPORT_HINT = "re-export it as an MP4 (H.264 video, AAC audio) and upload it again"
 
+# Put decoded samples where their timestamps say: silence before a late first packet
+# (first_pts=0) and in gaps between packets (async=1: hard-fill gaps over 0.1 s, stretch
+# smaller drift by at most 1 sample/s), then pad the end with silence (cut by -t).
+AUDIO_TIMELINE_FILTER = "aresample=async=1:first_pts=0,apad"
+
 
 @dataclass(frozen=True)
 class ProbeResult:
@@ -77,12 +82,24 @@ def _parse_probe(data: dict, path: Path, size: int) -> ProbeResult:
     )
 
 
-def extract_audio(source: Path, target: Path, sample_rate: int = 16000) -> Path:
-    """Write the audio track as 16 kHz mono 16-bit WAV."""
+def extract_audio(source: Path, target: Path, sample_rate: int = 16000,
+                  duration: float | None = None) -> Path:
+    """Write the audio track as 16 kHz mono 16-bit WAV on the container's timeline.
+
+    Sample n of the WAV is at n / sample_rate seconds of the video, whatever the audio
+    packets do: a track that starts late is preceded by silence, gaps between packets
+    (edited or concatenated files) are filled with silence from the packet timestamps
+    (``aresample=async=1``), and the WAV is padded or cut to ``duration`` (default: the
+    container's duration from ffprobe). Decoding samples back to back instead would shift
+    every word after a gap early by the gap's length.
+    """
+    if duration is None or duration <= 0:
+        duration = probe(source).duration
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".partial.wav")
     proc = subprocess.run(
-        [tool("ffmpeg"), "-nostdin", "-v", "error", "-y", "-i", str(source), "-vn", "-ac", "1",
+        [tool("ffmpeg"), "-nostdin", "-v", "error", "-y", "-i", str(source), "-vn",
+         "-af", AUDIO_TIMELINE_FILTER, "-t", f"{duration:.6f}", "-ac", "1",
          "-ar", str(sample_rate), "-c:a", "pcm_s16le", str(tmp)],
         capture_output=True, text=True, timeout=1800, check=False,
     )

@@ -19,7 +19,7 @@ from retrieval.indexing import index_video
 
 from . import concepts as concept_tags
 from . import media
-from .asr import Transcript, get_recognizer
+from .asr import WHISPER_LANGUAGES, Transcript, get_recognizer, whisper_language
 from .clip import clip
 from .concepts import concepts
 from .errors import TransientError
@@ -71,9 +71,10 @@ def probe(ctx: StageContext) -> None:
 
 
 def audio(ctx: StageContext) -> None:
-    """Extract 16 kHz mono audio for ASR."""
+    """Extract 16 kHz mono audio for ASR, on the video's timeline (gaps filled with silence)."""
     if ctx.video.has_audio:
-        media.extract_audio(Path(ctx.video.source.path), ctx.work_dir / "audio.wav")
+        media.extract_audio(Path(ctx.video.source.path), ctx.work_dir / "audio.wav",
+                            duration=ctx.video.duration)
 
 
 def asr(ctx: StageContext) -> None:
@@ -83,13 +84,43 @@ def asr(ctx: StageContext) -> None:
     wav = ctx.work_dir / "audio.wav"
     if not wav.exists():
         audio(ctx)
-    transcript = get_recognizer().transcribe(wav, ctx.video.duration or 0.0, ctx.progress)
+    transcript = get_recognizer().transcribe(wav, ctx.video.duration or 0.0, ctx.progress,
+                                             language=ctx.video.language)
     partial = ctx.work_dir / "transcript.partial.json"  # a killed worker leaves no half file
     partial.write_text(json.dumps(transcript.to_dict()))
     partial.replace(ctx.work_dir / "transcript.json")
     ctx.record_model("asr", transcript.model)
     if not transcript.words:
         ctx.notice("No speech was recognised in the audio track.")
+    _record_language(ctx, transcript)
+
+
+def _record_language(ctx: StageContext, transcript: Transcript) -> None:
+    """Tell the editor which language speech was recognised in when they had not said.
+
+    A confidently detected language fills a blank Video.language (so the language filter
+    finds the video); a language the editor typed is never overwritten.
+    """
+    given = (ctx.video.language or "").strip()
+    if whisper_language(given) is not None or not transcript.words:
+        return
+    code = transcript.language
+    name = WHISPER_LANGUAGES.get(code, code).title()
+    if given:
+        ctx.notice(f"The video's language {given!r} is not one speech recognition knows: "
+                   f"the speech was recognised as {name} ({code}).")
+        return
+    probability = transcript.language_probability
+    if probability is None:  # the only language REELSEARCH_ASR_LANGUAGES allows
+        ctx.update(language=code)
+        return
+    if probability >= settings.REELSEARCH.get("ASR_LANGUAGE_THRESHOLD", 0.5):
+        ctx.update(language=code)
+        ctx.notice(f"Spoken language detected as {name} ({code}, probability "
+                   f"{probability:.2f}); set the video's language if that is wrong.")
+    else:
+        ctx.notice(f"The spoken language is unclear (most likely {name}, probability "
+                   f"{probability:.2f}): set the video's language and reprocess it.")
 
 
 def segments(ctx: StageContext) -> None:
