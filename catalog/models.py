@@ -44,6 +44,9 @@ class Video(models.Model):
     error = models.TextField(blank=True)
     notices = models.JSONField(default=list, blank=True)
     stage_timings = models.JSONField(default=dict, blank=True)
+    # Starts of the current stage that have not ended (workers/pipeline run_stage): more than
+    # one means a worker died mid-stage; past REELSEARCH["MAX_ATTEMPTS"] the video fails.
+    attempts = models.PositiveIntegerField(default=0)
     model_versions = models.JSONField(default=dict, blank=True)
     published = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -142,6 +142,16 @@ REELSEARCH = {
     "MAX_RETRIES": int(os.environ.get("REELSEARCH_MAX_RETRIES", "8")),
     "RETRY_BACKOFF_SECONDS": float(os.environ.get("REELSEARCH_RETRY_BACKOFF_SECONDS", "5")),
     "RETRY_BACKOFF_MAX_SECONDS": float(os.environ.get("REELSEARCH_RETRY_BACKOFF_MAX", "300")),
+    # Recovery (workers/recover.py, run by Celery beat every RECOVER_EVERY_SECONDS and by
+    # `manage.py recover`): a pending/processing video with no activity for
+    # max(STUCK_AFTER_MIN_SECONDS, STUCK_AFTER_DURATION_FACTOR x duration), at most the hard
+    # time limit + 60 s, is requeued from its recorded stage. A stage started more than
+    # MAX_ATTEMPTS times without ending (the worker died each time) fails the video.
+    "STUCK_AFTER_MIN_SECONDS": float(os.environ.get("REELSEARCH_STUCK_AFTER_MIN_SECONDS",
+                                                    "600")),
+    "STUCK_AFTER_DURATION_FACTOR": float(os.environ.get("REELSEARCH_STUCK_AFTER_FACTOR", "3")),
+    "RECOVER_EVERY_SECONDS": float(os.environ.get("REELSEARCH_RECOVER_EVERY_SECONDS", "60")),
+    "MAX_ATTEMPTS": int(os.environ.get("REELSEARCH_MAX_ATTEMPTS", "3")),
     # Visual stream (workers/pipeline/frames.py, concepts.py, ocr.py, clip.py).
     # Keyframes: a scene change (ffmpeg scene score above the threshold) starts one, but never
     # closer than MIN_INTERVAL to the previous (max rate) and never further than MAX_INTERVAL
@@ -192,11 +202,13 @@ CELERY_TASK_SOFT_TIME_LIMIT = int(os.environ.get("CELERY_TASK_SOFT_TIME_LIMIT", 
 CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "2100"))
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# A task running when its worker loses the broker is cancelled; its message is redelivered.
+# A task running when its worker loses the broker is cancelled; its message is redelivered
+# (after the visibility timeout, or sooner by the reconciler, workers/recover.py).
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Redis redelivers a message that a dead worker took once it has been unacknowledged for
 # visibility_timeout seconds, so that must exceed the hard time limit (else a long task
-# still running would be handed to a second worker).
+# still running would be handed to a second worker). The reconciler (beat, every
+# REELSEARCH["RECOVER_EVERY_SECONDS"]) brings a dead worker's video back within minutes.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(os.environ.get(
         "CELERY_VISIBILITY_TIMEOUT", str(CELERY_TASK_TIME_LIMIT + 300))),

@@ -12,6 +12,7 @@ from django.db import transaction
 
 from catalog.models import Video, VideoStatus
 
+from .recover import requeue_if_stuck
 from .tasks import enqueue_video
 
 MEDIA_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts",
@@ -54,6 +55,11 @@ def register(path: Path, metadata: dict | None = None) -> Registration:
     digest = sha256_of(path)
     existing = Video.objects.filter(sha256=digest).order_by("created_at").first()
     if existing is not None and existing.status != VideoStatus.FAILED:
+        if (stuck := requeue_if_stuck(existing)) is not None:  # a dead worker's, say
+            existing.refresh_from_db()
+            return Registration(path, existing, "requeued",
+                                f"was stuck ({stuck.status}, no activity for "
+                                f"{stuck.idle_seconds:.0f} s); requeued from {stuck.stage}.")
         return Registration(path, existing, "skipped",
                             f"already in the catalog as {existing.title!r} ({existing.pk}).")
     if existing is not None:

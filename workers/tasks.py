@@ -8,6 +8,12 @@ the video. Tasks are acknowledged late, so a worker that dies mid-stage leaves t
 to be delivered again; stages are idempotent, and a stage the video is already past is
 skipped. Transient errors retry with exponential backoff; permanent ones fail the video.
 Without a broker (CELERY_BROKER_URL unset) the chain runs eagerly in the caller.
+
+    reelsearch.recover_stuck_videos   (Celery beat, every REELSEARCH["RECOVER_EVERY_SECONDS"])
+
+requeues videos left pending or processing by a dead worker or a lost message
+(workers/recover.py); a stage started REELSEARCH["MAX_ATTEMPTS"] times without ending fails
+the video instead (workers/pipeline run_stage).
 """
 
 from __future__ import annotations
@@ -83,6 +89,14 @@ def unindex_video(self, video_id: str) -> None:
         limit = settings.REELSEARCH["MAX_RETRIES"]
         raise self.retry(exc=exc, countdown=backoff(self.request.retries),
                          max_retries=limit) from exc
+
+
+@shared_task(name="reelsearch.recover_stuck_videos", **TASK_OPTIONS)
+def recover_stuck_videos(self) -> int:
+    """Requeue videos stuck in pending/processing (Celery beat runs this; workers/recover.py)."""
+    from .recover import recover  # recover.py queues stage tasks, so it imports this module
+
+    return sum(found.requeued for found in recover())
 
 
 def enqueue_video(video_id: str, first_stage: str | None = None) -> None:

@@ -21,7 +21,10 @@ import time
 from collections.abc import Callable
 
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.db import IntegrityError, OperationalError
+from django.db.models import F
+from django.utils import timezone
 
 from catalog.models import Video, VideoStatus
 
@@ -67,7 +70,8 @@ def start_run(video_id: str, first_stage: str | None = None) -> None:
     """Mark a video pending before its chain is queued (a new run starts at first_stage)."""
     first = first_stage or STAGE_NAMES[0]
     Video.objects.filter(pk=video_id).update(
-        status=VideoStatus.PENDING, stage="", error="", progress=_overall(first, 0.0))
+        status=VideoStatus.PENDING, stage="", error="", progress=_overall(first, 0.0),
+        attempts=0, updated_at=timezone.now())
 
 
 def _already_done(video: Video, stage: str) -> bool:
@@ -96,10 +100,14 @@ def run_stage(video_id: str, stage: str) -> str:
         return "skipped"
     ctx = StageContext(video, progress=lambda fraction: None)
     ctx.progress = _reporter(ctx, stage)
+    _count_attempt(ctx, stage)
     ctx.update(status=VideoStatus.PROCESSING, stage=stage, error="")
     ctx.progress(0.0)
     started = time.monotonic()
-    _run_guarded(ctx, stage)
+    try:
+        _run_guarded(ctx, stage)
+    finally:  # the stage ended (ran, failed or will retry): the worker survived it
+        ctx.update(attempts=0)
     timings = {**ctx.video.stage_timings, stage: round(time.monotonic() - started, 3)}
     ctx.update(stage_timings=timings)
     ctx.progress(1.0)
@@ -107,6 +115,30 @@ def run_stage(video_id: str, stage: str) -> str:
         ctx.update(status=VideoStatus.READY, stage="done", progress=1.0, error="")
         cleanup(ctx)
     return "ran"
+
+
+def _count_attempt(ctx: StageContext, stage: str) -> None:
+    """Count a start of the stage; fail the video when earlier starts never ended.
+
+    `attempts` is reset whenever a stage ends, so a start that finds it above zero follows
+    a start of the same stage whose worker died (SIGKILL, out of memory, a crash in a
+    decoder, the hard time limit) and was redelivered or requeued by the reconciler.
+    """
+    same = ctx.video.stage == stage  # else a different stage started last: start afresh
+    Video.objects.filter(pk=ctx.video.pk).update(
+        attempts=F("attempts") + 1 if same else 1, updated_at=timezone.now())
+    attempts = Video.objects.values_list("attempts", flat=True).get(pk=ctx.video.pk)
+    ctx.video.attempts = attempts
+    crashes, limit = attempts - 1, settings.REELSEARCH["MAX_ATTEMPTS"]
+    if crashes < limit:
+        return
+    message = (f"processing crashed the worker {crashes} times at stage {stage}: the worker "
+               "process died each time (out of memory, a crash while decoding the file, or "
+               "the hard time limit). The file is kept. Check the worker log, re-export the "
+               "file (e.g. H.264/AAC MP4) or give the worker more memory, then reprocess it.")
+    logger.error("video %s: %s", ctx.video.pk, message)
+    ctx.update(status=VideoStatus.FAILED, stage=stage, error=message, attempts=0)
+    raise PermanentError(message)
 
 
 def _run_guarded(ctx: StageContext, stage: str) -> None:
@@ -137,7 +169,8 @@ def record_retry(video_id: str, stage: str, exc: Exception, attempt: int, limit:
                  delay: float) -> None:
     """Note on the video that a stage will be retried, and when."""
     Video.objects.filter(pk=video_id).update(
-        error=f"{stage} (will retry, attempt {attempt} of {limit}, in {delay:g} s): {exc}")
+        error=f"{stage} (will retry, attempt {attempt} of {limit}, in {delay:g} s): {exc}",
+        updated_at=timezone.now())  # activity, for the reconciler (workers/recover.py)
 
 
 def give_up(video_id: str, stage: str, exc: Exception, retries: int) -> None:
