@@ -75,6 +75,7 @@ class Video(models.Model):
 
 class SegmentKind(models.TextChoices):
     SPEECH = "speech", "Speech"
+    SENTENCE = "sentence", "Spoken sentence"  # 2-8 s units for moments (segment.py)
     OCR = "ocr", "On-screen text"
     VISUAL = "visual", "Visual"
     METADATA = "metadata", "Metadata"

@@ -170,6 +170,9 @@ REELSEARCH = {
     "CONCEPTS_PER_WINDOW": int(os.environ.get("REELSEARCH_CONCEPTS_PER_WINDOW", "10")),
     "CONCEPT_MIN_PROBABILITY": float(os.environ.get("REELSEARCH_CONCEPT_MIN_PROB", "0.02")),
     "AUTO_TAGS": int(os.environ.get("REELSEARCH_AUTO_TAGS", "5")),
+    # Sentence units (2-8 s) that moments are localised over (workers/pipeline/segment.py).
+    "SENTENCE_MIN_SECONDS": float(os.environ.get("REELSEARCH_SENTENCE_MIN_SECONDS", "2.0")),
+    "SENTENCE_MAX_SECONDS": float(os.environ.get("REELSEARCH_SENTENCE_MAX_SECONDS", "8.0")),
     "AUTO_TAG_MIN_SCORE": float(os.environ.get("REELSEARCH_AUTO_TAG_MIN_SCORE", "0.15")),
     # On-screen text (PP-OCR via rapidocr-onnxruntime).
     "OCR_ENABLED": env_bool("REELSEARCH_OCR", True),

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-SEGMENT_KINDS = ("speech", "ocr", "visual", "metadata")
+SEGMENT_KINDS = ("speech", "sentence", "ocr", "visual", "metadata")
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from .text import query_terms
 
@@ -54,3 +57,103 @@ def snippet(text: str, query: str, width: int = 180) -> str:
     start = max(0, min(centre - width // 3, len(text) - width))
     piece = text[start:start + width]
     return ("…" if start > 0 else "") + piece.strip() + ("…" if start + width < len(text) else "")
+
+
+# --------------------------------------------------------------------------- localisation
+# VLG-Net's idea, kept small: condition on the query, score every unit (a spoken sentence)
+# of a top video, and return the contiguous run of units that answers it. A unit adds
+# (similarity - threshold) to a window, where the threshold sits between the video's best
+# and its typical similarity: units clearly about the query extend the window, the rest
+# shorten it (the length prior). A pause longer than ``max_gap`` ends a window.
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A short span of a video (a sentence) and its similarity to the query."""
+
+    segment_id: str
+    start: float
+    end: float
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Localized:
+    """The span that answers a query inside one video."""
+
+    segment_id: str  # the best unit of the span
+    start: float
+    end: float
+    score: float  # attention-pooled similarity of the span's units
+
+
+def attention_pool(similarities: np.ndarray, temperature: float = 0.1) -> float:
+    """Return the softmax(similarity / temperature)-weighted mean similarity."""
+    scaled = similarities / temperature
+    weights = np.exp(scaled - scaled.max())
+    return float((weights * similarities).sum() / weights.sum())
+
+
+def localize(units: Sequence[Unit], *, sharpness: float = 0.5, max_seconds: float = 40.0,
+             max_gap: float = 3.0) -> Localized | None:
+    """Return the contiguous run of units (time order) that best answers the query."""
+    if not units:
+        return None
+    units = sorted(units, key=lambda unit: unit.start)
+    sims = np.array([unit.similarity for unit in units], dtype=np.float64)
+    best = int(sims.argmax())
+    threshold = sims[best] - sharpness * (sims[best] - float(np.median(sims)))
+    gains = sims - threshold
+    lo, hi = _grow(units, gains, best, max_seconds, max_gap)
+    return Localized(units[best].segment_id, units[lo].start, units[hi].end,
+                     attention_pool(sims[lo:hi + 1]))
+
+
+def _grow(units: Sequence[Unit], gains: np.ndarray, best: int, max_seconds: float,
+          max_gap: float) -> tuple[int, int]:
+    """Extend [best, best] to the neighbouring run of units with the largest summed gain."""
+    left = _best_extension(units, gains, best, -1, max_seconds, max_gap)
+    right = _best_extension(units, gains, best, 1, max_seconds, max_gap)
+    lo, hi = best - left, best + right
+    while units[hi].end - units[lo].start > max_seconds and hi > lo:  # keep within bound
+        if (hi - best) >= (best - lo):
+            hi -= 1
+        else:
+            lo += 1
+    return lo, hi
+
+
+def _best_extension(units: Sequence[Unit], gains: np.ndarray, best: int, step: int,
+                    max_seconds: float, max_gap: float) -> int:
+    """Return how many units to add on one side of `best` (0 when none pays)."""
+    total, chosen, top = 0.0, 0, 0.0
+    n = best + step
+    while 0 <= n < len(units):
+        previous = units[n - step]
+        pause = (units[n].start - previous.end) if step > 0 else (previous.start - units[n].end)
+        span = abs(units[n].end - units[best].start) if step > 0 else \
+            abs(units[best].end - units[n].start)
+        if pause > max_gap or span > max_seconds:
+            break
+        total += gains[n]
+        if total > top:
+            top, chosen = total, abs(n - best)
+        n += step
+    return chosen
+
+
+def _stem(word: str) -> str:
+    """Return a crude English stem: enough to match "ovens" to "oven", "baking" to "bake"."""
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) - len(suffix) >= 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def term_overlap(text: str, terms: Sequence[str]) -> float:
+    """Return the share of query terms (crudely stemmed) that occur in a text."""
+    if not terms:
+        return 0.0
+    words = {_stem(word) for word in re.findall(r"\w+", text.lower())}
+    stems = [_stem(term) for term in terms]
+    return sum(1 for stem in stems if any(word.startswith(stem) for word in words)) / len(stems)

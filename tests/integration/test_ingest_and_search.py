@@ -56,7 +56,8 @@ def test_every_clip_is_ready_with_speech_and_metadata_segments(shared_catalog):
         assert video.status == VideoStatus.READY, video.error
         assert video.has_audio and video.duration > 3
         kinds = set(video.segments.values_list("kind", flat=True))
-        assert {"speech", "metadata", "visual"} <= kinds <= {"speech", "metadata", "visual", "ocr"}
+        assert {"speech", "sentence", "metadata", "visual"} <= kinds <= {
+            "speech", "sentence", "metadata", "visual", "ocr"}
         assert video.model_versions["asr"].startswith("whisper-base-int8@")
         assert video.model_versions["text"].startswith("all-MiniLM-L6-v2@")
         for segment in video.segments.all():

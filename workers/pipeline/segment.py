@@ -61,6 +61,59 @@ def _make_chunk(words: list[Word]) -> Chunk:
     return Chunk(words[0].start, words[-1].end, " ".join(w.text for w in words).strip())
 
 
+def sentence_units(words: list[Word], min_len: float = 2.0, max_len: float = 8.0,
+                   max_gap: float = 1.5) -> list[Chunk]:
+    """Split a transcript into sentence-sized units (about min_len..max_len seconds).
+
+    A unit ends at a sentence end, before a pause longer than max_gap, or when the next word
+    would make it longer than max_len (then preferably after a comma). A unit shorter than
+    min_len joins its neighbour when no pause separates them and the result stays within
+    max_len, so answers of one sentence get a span that hugs them.
+    """
+    units = [_make_chunk(group) for group in _sentence_groups(words, max_len, max_gap)]
+    return _merge_short(units, min_len, max_len, max_gap)
+
+
+def _sentence_groups(words: list[Word], max_len: float, max_gap: float) -> list[list[Word]]:
+    groups: list[list[Word]] = []
+    current: list[Word] = []
+    for word in words:
+        if current and (word.start - current[-1].end > max_gap
+                        or word.end - current[0].start > max_len):
+            groups.extend(_split_at_comma(current))
+            current = []
+        current.append(word)
+        if word.text.endswith(SENTENCE_END):
+            groups.append(current)
+            current = []
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _split_at_comma(group: list[Word]) -> list[list[Word]]:
+    """Split an over-long group after its last comma in the second half, if it has one."""
+    cut = next((n for n in range(len(group) - 2, len(group) // 2 - 1, -1)
+                if group[n].text.endswith((",", ";", ":"))), None)
+    return [group] if cut is None else [group[:cut + 1], group[cut + 1:]]
+
+
+def _merge_short(units: list[Chunk], min_len: float, max_len: float, max_gap: float) -> list[Chunk]:
+    merged: list[Chunk] = []
+    for unit in units:
+        previous = merged[-1] if merged else None
+        if previous and _joinable(previous, unit, min_len, max_len, max_gap):
+            merged[-1] = Chunk(previous.start, unit.end, f"{previous.text} {unit.text}")
+        else:
+            merged.append(unit)
+    return merged
+
+
+def _joinable(a: Chunk, b: Chunk, min_len: float, max_len: float, max_gap: float) -> bool:
+    short = (a.end - a.start) < min_len or (b.end - b.start) < min_len
+    return short and b.start - a.end <= max_gap and b.end - a.start <= max_len
+
+
 def metadata_text(title: str, description: str, tags: list[str]) -> str:
     """Return the text indexed for a video's editor metadata."""
     tag_text = ", ".join(str(t).strip() for t in tags if str(t).strip())

@@ -25,7 +25,7 @@ from .concepts import concepts
 from .errors import TransientError
 from .frames import keyframes
 from .ocr import ocr
-from .segment import chunk_words, metadata_text
+from .segment import Chunk, chunk_words, metadata_text, sentence_units
 
 
 @dataclass
@@ -128,11 +128,15 @@ def segments(ctx: StageContext) -> None:
     video = ctx.video
     rows = _speech_rows(ctx) + [_metadata_row(video)]
     with transaction.atomic():
-        video.segments.filter(kind__in=[SegmentKind.SPEECH, SegmentKind.METADATA]).delete()
+        video.segments.filter(kind__in=SPOKEN_KINDS).delete()
         Segment.objects.bulk_create(rows)
 
 
+SPOKEN_KINDS = (SegmentKind.SPEECH, SegmentKind.SENTENCE, SegmentKind.METADATA)
+
+
 def _speech_rows(ctx: StageContext) -> list[Segment]:
+    """Return the overlapping ~15 s chunks (recall) and the 2-8 s sentence units (moments)."""
     path = ctx.work_dir / "transcript.json"
     if not ctx.video.has_audio or not path.exists():
         return []
@@ -140,12 +144,17 @@ def _speech_rows(ctx: StageContext) -> list[Segment]:
     conf = settings.REELSEARCH
     chunks = chunk_words(transcript.words, conf["CHUNK_TARGET_SECONDS"],
                          conf["CHUNK_OVERLAP_SECONDS"])
-    return [
-        Segment(id=Segment.make_id(ctx.video.pk, SegmentKind.SPEECH, n), video=ctx.video,
-                kind=SegmentKind.SPEECH, start=c.start, end=c.end, text=c.text,
-                source_model=transcript.model)
-        for n, c in enumerate(chunks)
-    ]
+    units = sentence_units(transcript.words, conf["SENTENCE_MIN_SECONDS"],
+                           conf["SENTENCE_MAX_SECONDS"])
+    return ([_spoken_row(ctx.video, SegmentKind.SPEECH, n, c, transcript.model)
+             for n, c in enumerate(chunks)]
+            + [_spoken_row(ctx.video, SegmentKind.SENTENCE, n, u, transcript.model)
+               for n, u in enumerate(units)])
+
+
+def _spoken_row(video: Video, kind: str, n: int, chunk: Chunk, model: str) -> Segment:
+    return Segment(id=Segment.make_id(video.pk, kind, n), video=video, kind=kind,
+                   start=chunk.start, end=chunk.end, text=chunk.text, source_model=model)
 
 
 def _metadata_row(video: Video) -> Segment:
