@@ -214,6 +214,10 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # REELSEARCH["RECOVER_EVERY_SECONDS"]) brings a dead worker's video back within minutes.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(os.environ.get(
+    # Concept labels below this pooled probability are neither searchable (BM25) nor shown;
+    # they still shape the segment's vector. Applied at indexing time (reindex to change).
+    "CONCEPT_TEXT_MIN_PROBABILITY": float(os.environ.get("REELSEARCH_CONCEPT_TEXT_MIN_PROB",
+                                                         "0.15")),
         "CELERY_VISIBILITY_TIMEOUT", str(CELERY_TASK_TIME_LIMIT + 300))),
     "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", "30")),
     "unacked_restore_throttle": 1,

@@ -5,11 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
+from django.conf import settings
 
 from catalog.models import Segment, Video, VideoStatus
 
 from .backends import get_backend
 from .documents import IndexReport, SegmentDoc
+from .text import searchable_text
+
+
+def concept_floor() -> float:
+    """Return the probability a concept label needs to be searchable or shown."""
+    return float(settings.REELSEARCH.get("CONCEPT_TEXT_MIN_PROBABILITY", 0.0))
 
 
 def segment_doc(segment: Segment, video: Video) -> SegmentDoc:
@@ -22,7 +29,8 @@ def segment_doc(segment: Segment, video: Video) -> SegmentDoc:
         vectors["visual"] = np.frombuffer(bytes(segment.visual_vector), dtype=np.float32)
     return SegmentDoc(
         id=segment.pk, video_id=str(video.pk), kind=segment.kind, start=segment.start,
-        end=segment.end, text=segment.text, vectors=vectors, filters=video.filter_fields(),
+        end=segment.end, text=searchable_text(segment.kind, segment.text, concept_floor()),
+        vectors=vectors, filters=video.filter_fields(),
     )
 
 

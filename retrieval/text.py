@@ -23,3 +23,45 @@ def query_terms(text: str) -> list[str]:
     tokens = [token.lower() for token in _TOKEN.findall(text)]
     terms = [token for token in tokens if token not in STOPWORDS] or tokens
     return list(dict.fromkeys(terms))
+
+
+# --------------------------------------------------------------------------- concept labels
+# A visual segment's text lists ImageNet classes with their pooled probability, all lemmas
+# kept so the class can be found again: "black swan, Cygnus atratus (62%); goose (4%)".
+# Only confident classes are searchable (BM25) or shown, by their everyday name.
+
+_CONCEPT_ITEM = re.compile(r"\s*(.+?)\s*\((\d+(?:\.\d+)?)%\)\s*$")
+
+
+def concept_text(concepts: list[tuple[str, float]]) -> str:
+    """Format (label, probability) pairs as segment text: "black swan (62%); goose (4%)"."""
+    return "; ".join(f"{label} ({100 * p:.0f}%)" for label, p in concepts)
+
+
+def parse_concept_text(text: str) -> list[tuple[str, float]]:
+    """Invert concept_text: return (label, probability) pairs."""
+    pairs = []
+    for item in text.split(";"):
+        if match := _CONCEPT_ITEM.match(item):
+            pairs.append((match.group(1), float(match.group(2)) / 100))
+    return pairs
+
+
+def confident_concepts(text: str, min_probability: float) -> list[tuple[str, float]]:
+    """Return (everyday name, probability) of the classes at or above min_probability."""
+    return [(label.split(",")[0].strip(), p) for label, p in parse_concept_text(text)
+            if p >= min_probability]
+
+
+def searchable_text(kind: str, text: str, min_probability: float) -> str:
+    """Return what BM25 indexes of a segment: for concepts, only confident names."""
+    if kind != "visual":
+        return text
+    return "; ".join(name for name, _ in confident_concepts(text, min_probability))
+
+
+def display_text(kind: str, text: str, min_probability: float) -> str:
+    """Return what a user is shown of a segment ("" for concepts nobody is sure of)."""
+    if kind != "visual":
+        return text
+    return concept_text(confident_concepts(text, min_probability))

@@ -20,7 +20,6 @@ import csv
 import importlib
 import importlib.util
 import logging
-import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from PIL import Image
 
 from catalog.models import Segment, SegmentKind
 from retrieval.encoders import ModelInfo, TextEncoder, get_text_encoder, torch_threads
+from retrieval.text import concept_text, parse_concept_text
 
 from .frames import iter_frames
 
@@ -50,7 +50,6 @@ PACKAGED_CLASSIFIERS = {
 #: TensorFlow EfficientNet-Lite preprocessing: (pixel - 127) / 128, not ImageNet mean/std.
 PIXEL_MEAN, PIXEL_STD = 127.0, 128.0
 BATCH = 8
-CONCEPT_ITEM = re.compile(r"\s*(.+?)\s*\((\d+(?:\.\d+)?)%\)\s*$")
 
 
 @dataclass(frozen=True)
@@ -233,20 +232,6 @@ def concept_vector(concepts: Sequence[tuple[int, float]], embeddings: np.ndarray
     mean = (weights[:, None] * np.asarray(embeddings, dtype=np.float64)).sum(axis=0)
     norm = np.linalg.norm(mean)
     return (mean / norm if norm > 0 else mean).astype(np.float32)
-
-
-def concept_text(concepts: Sequence[tuple[str, float]]) -> str:
-    """Format (label, probability) pairs as segment text: "black swan (62%); goose (4%)"."""
-    return "; ".join(f"{label} ({100 * p:.0f}%)" for label, p in concepts)
-
-
-def parse_concept_text(text: str) -> list[tuple[str, float]]:
-    """Invert concept_text: return (label, probability) pairs."""
-    pairs = []
-    for item in text.split(";"):
-        if match := CONCEPT_ITEM.match(item):
-            pairs.append((match.group(1), float(match.group(2)) / 100))
-    return pairs
 
 
 def auto_tags(windows: Sequence[tuple[float, Sequence[tuple[str, float]]]], count: int,
