@@ -187,6 +187,12 @@ class SegmentInline(admin.TabularInline):
         return False
 
 
+def _sure_moments(moments: list) -> list:
+    """Hide low-tier moments (keep the best one when every moment is low)."""
+    sure = [m for m in moments if m.tier != "low"]
+    return sure or moments[:1]
+
+
 class RankedChangeList(ChangeList):
     """Order by the hybrid search rank while searching, unless a column sort is chosen."""
 
@@ -343,7 +349,8 @@ class VideoAdmin(admin.ModelAdmin):
                                        "title matches only.", messages.WARNING)
             return [], {}
         moments = {match.video.pk: [{"start": m.start, "end": m.end, "kind": m.kind,
-                                     "snippet": m.snippet} for m in match.moments]
+                                     "snippet": m.snippet}
+                                    for m in _sure_moments(match.moments)]
                    for match in response.results}
         return [match.video.pk for match in response.results], moments
 

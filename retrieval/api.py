@@ -32,10 +32,22 @@ SEARCH_PARAMETERS = [
     OpenApiParameter("q", OpenApiTypes.STR, required=True, description="What to look for."),
     OpenApiParameter("k", OpenApiTypes.INT, description="Videos per page (1-100, default 10)."),
     OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
+    OpenApiParameter("profile", OpenApiTypes.STR,
+                     description="A named fusion profile (default: `default`; "
+                                 "`manage.py tune_fusion` fits more). Ignored when any of "
+                                 "fusion, normalization, weights, rank_constant or rescore "
+                                 "is given."),
     OpenApiParameter("fusion", OpenApiTypes.STR,
                      description="arithmetic | geometric | harmonic | rrf"),
     OpenApiParameter("normalization", OpenApiTypes.STR, description="min_max | z_score | l2"),
     OpenApiParameter("weights", OpenApiTypes.STR, description="e.g. bm25=0.3,text=0.7"),
+    OpenApiParameter("rescore", OpenApiTypes.STR,
+                     description="dual_softmax: CAMoE re-scoring of the text signal."),
+    OpenApiParameter("min_score", OpenApiTypes.NUMBER,
+                     description="Drop results whose relevance (best query-segment cosine, "
+                                 "-1..1) is lower."),
+    OpenApiParameter("min_tier", OpenApiTypes.STR,
+                     description="Drop results below this relevance tier: high | medium | low."),
     OpenApiParameter("explain", OpenApiTypes.BOOL, description="Per-signal scores and timings."),
     OpenApiParameter("server_fusion", OpenApiTypes.BOOL,
                      description="Fuse on the search server when it can (OpenSearch hybrid "

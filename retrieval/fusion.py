@@ -63,6 +63,7 @@ from retrieval.documents import Hit
 
 NORMALIZATIONS = ("min_max", "z_score", "l2")
 COMBINATIONS = ("arithmetic", "geometric", "harmonic", "rrf")
+RESCORERS = ("", "dual_softmax")  # applied by retrieval/search.py before fusion
 
 _ALIASES = {
     "arithmetic_mean": "arithmetic",
@@ -144,10 +145,16 @@ class FusionSpec:
     weights: Mapping[str, float] = field(default_factory=dict)
     rank_constant: int = 60
     lower_bounds: Mapping[str, float] = field(default_factory=dict)
+    rescore: str = ""  # "dual_softmax": CAMoE re-scoring of the text signal (rescore.py)
+    coverage: float = 0.0  # > 0: BM25 scores times (share of query terms matched) ** coverage
 
     def __post_init__(self) -> None:
         """Validate the spec and freeze its mappings."""
         _check_choice("fusion method", self.method, COMBINATIONS)
+        _check_choice("re-scorer", self.rescore, RESCORERS)
+        _check_number("coverage exponent", "bm25", self.coverage)
+        if self.coverage < 0:
+            raise ValueError(f"coverage must be >= 0, got {self.coverage!r}")
         _check_choice("normalization", self.normalization, NORMALIZATIONS)
         _check_weights(self.weights)
         _check_rank_constant(self.rank_constant)
@@ -164,15 +171,19 @@ class FusionSpec:
         normalization: str = "min_max",
         weights: Mapping[str, float] | str | None = None,
         rank_constant: int = 60,
-        lower_bounds: Mapping[str, float] | None = None,
+        lower_bounds: Mapping[str, float] | str | None = None,
+        rescore: str = "",
+        coverage: float = 0.0,
     ) -> FusionSpec:
         """Build a spec from loose user input (case, OpenSearch names, 'a=1,b=2')."""
         if isinstance(weights, str):
             weights = _parse_weights(weights)
+        if isinstance(lower_bounds, str):
+            lower_bounds = _parse_weights(lower_bounds)
         method, normalization = (_canonical(value) for value in (method, normalization))
-        return cls(
-            method, normalization, dict(weights or {}), rank_constant, dict(lower_bounds or {})
-        )
+        return cls(method, normalization, dict(weights or {}), rank_constant,
+                   dict(lower_bounds or {}), _canonical(rescore) if rescore else "",
+                   float(coverage))
 
     def weight(self, signal: str) -> float:
         """Return the weight of a signal (1.0 when not configured)."""

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 
 from .documents import Filters
 from .fusion import FusionSpec
+from .profiles import DEFAULT as DEFAULT_PROFILE
+from .profiles import get_profile
 from .search import MAX_K, SIGNALS, SearchRequest
 
 
@@ -54,14 +56,24 @@ def parse_filters(params: Mapping[str, str], published_default: bool | None) -> 
     return filters
 
 
-def parse_fusion(params: Mapping[str, str]) -> FusionSpec:
-    """Build a FusionSpec from fusion, normalization, weights and rank_constant."""
+FUSION_PARAMS = ("fusion", "normalization", "weights", "rank_constant", "rescore", "coverage")
+
+
+def parse_fusion(params: Mapping[str, str]) -> FusionSpec | None:
+    """Build a FusionSpec from fusion, normalization, weights, rank_constant and rescore.
+
+    None when the request names none of them: the fusion profile then decides.
+    """
+    if not any(params.get(name) not in (None, "") for name in FUSION_PARAMS):
+        return None
     try:
         return FusionSpec.parse(
             params.get("fusion") or "arithmetic",
             normalization=params.get("normalization") or "min_max",
             weights=params.get("weights") or {},
             rank_constant=_number(params, "rank_constant", int, 60),
+            rescore=params.get("rescore") or "",
+            coverage=_number(params, "coverage", float, 0.0),
         )
     except ValueError as exc:
         raise ParameterError(str(exc)) from None
@@ -75,12 +87,16 @@ def parse_request(params: Mapping[str, str], published_default: bool | None = Tr
         raise ParameterError(f"k must be between 1 and {MAX_K} (got {k}).")
     signals = _csv(params, "signals") or SIGNALS
     try:
+        get_profile(params.get("profile") or DEFAULT_PROFILE)
         return SearchRequest(
             query=str(params.get("q") or ""), k=k, page=_number(params, "page", int, 1),
             fusion=parse_fusion(params), filters=parse_filters(params, published_default),
             signals=signals, moments=_number(params, "moments", int, 3),
             explain=bool(_bool(params, "explain", False)),
-            server_fusion=_bool(params, "server_fusion", None), **overrides,
+            server_fusion=_bool(params, "server_fusion", None),
+            min_score=_number(params, "min_score", float),
+            min_tier=(params.get("min_tier") or None),
+            profile=params.get("profile") or DEFAULT_PROFILE, **overrides,
         )
     except ValueError as exc:
         raise ParameterError(str(exc)) from None

@@ -26,13 +26,28 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from django.conf import settings
 
-from catalog.models import Segment, Video
+from catalog.models import Segment, SegmentKind, Video
 
 from .backends import SearchBackend, get_backend
 from .documents import Filters, Hit
 from .encoders import get_text_encoder, get_visual_encoder, visual_model_name
 from .fusion import FusionSpec, ScoredSegment, VideoResult, fuse, group_by_video
-from .moments import Span, distinct_moments, snippet
+from .indexing import concept_floor
+from .moments import (
+    Localized,
+    Span,
+    Unit,
+    attention_pool,
+    distinct_moments,
+    localize,
+    snippet,
+    term_overlap,
+)
+from .profiles import DEFAULT as DEFAULT_PROFILE
+from .profiles import get_profile
+from .relevance import cosine, passes, thresholds, tier, tier_rank
+from .rescore import coverage_gate, dual_softmax
+from .text import display_text, query_terms, searchable_text
 
 SIGNALS = ("bm25", "text", "visual")
 MAX_K = 100
@@ -45,13 +60,17 @@ class SearchRequest:
     query: str
     k: int = 10
     page: int = 1
-    fusion: FusionSpec = field(default_factory=FusionSpec)
+    fusion: FusionSpec | None = None  # None: the named profile's (see profiles.py)
     filters: Filters = field(default_factory=Filters)
     signals: tuple[str, ...] = SIGNALS
     moments: int = 3
     explain: bool = False
     backend: str = "default"
     server_fusion: bool | None = None  # None: the backend's SERVER_FUSION setting
+    min_score: float | None = None  # drop results whose relevance is lower (0..1)
+    min_tier: str | None = None  # drop results below this tier (high, medium, low)
+    profile: str = DEFAULT_PROFILE
+    kind_weights: Mapping[str, float] | None = None  # None: the profile's or KIND_WEIGHTS
 
     def __post_init__(self) -> None:
         if not self.query.strip():
@@ -63,6 +82,10 @@ class SearchRequest:
         unknown = set(self.signals) - set(SIGNALS)
         if unknown or not self.signals:
             raise ValueError(f"Unknown signal(s) {sorted(unknown)}: choose from {list(SIGNALS)}.")
+        if self.min_tier is not None:
+            tier_rank(self.min_tier)
+        if self.min_score is not None and not -1.0 <= self.min_score <= 1.0:
+            raise ValueError(f"min_score must be between -1 and 1 (got {self.min_score}).")
         if set(self.signals) == {"visual"} and not visual_model_name():
             raise ValueError("The visual signal needs a CLIP-family model: set "
                              "REELSEARCH_VISUAL_MODEL, or ask for the bm25 or text signal.")
@@ -79,6 +102,8 @@ class Moment:
     snippet: str
     score: float
     explain: dict | None = None
+    relevance: float | None = None
+    tier: str = "low"
 
 
 @dataclass(frozen=True)
@@ -88,6 +113,8 @@ class VideoMatch:
     video: Video
     score: float
     moments: list[Moment]
+    relevance: float | None = None
+    tier: str = "low"
 
 
 @dataclass(frozen=True)
@@ -115,12 +142,12 @@ def query_vectors(request: SearchRequest, backend: SearchBackend,
     return vectors
 
 
-def run_signals(request: SearchRequest, backend: SearchBackend,
+def run_signals(request: SearchRequest, backend: SearchBackend, vectors: dict[str, np.ndarray],
                 timer: Callable[[str], None]) -> dict[str, list[Hit]]:
     """Ask the backend for each requested signal's top window."""
     window = settings.REELSEARCH["SIGNAL_WINDOW"]
     hits: dict[str, list[Hit]] = {}
-    for name, vector in query_vectors(request, backend, timer).items():
+    for name, vector in vectors.items():
         hits[name] = backend.knn(name, vector, window, request.filters)
         timer("knn" if name == "text" else f"knn_{name}")
     if "bm25" in request.signals:
@@ -136,13 +163,15 @@ def uses_server_fusion(request: SearchRequest, backend: SearchBackend) -> bool:
         wanted = bool(backend.params.get("SERVER_FUSION", False))
     if not wanted or request.explain or not backend.supports_server_fusion:
         return False
+    if request.fusion.rescore or request.fusion.coverage:
+        return False  # re-scoring needs the signals' own hits
     return not backend.server_fusion_problem(request.fusion, request.signals)
 
 
 def fuse_on_backend(request: SearchRequest, backend: SearchBackend,
+                    vectors: dict[str, np.ndarray],
                     timer: Callable[[str], None]) -> list[ScoredSegment]:
-    """Encode the query and let the backend run and fuse every signal (one window each)."""
-    vectors = query_vectors(request, backend, timer)
+    """Let the backend run and fuse every signal (one window each)."""
     text = request.query if "bm25" in request.signals else ""
     fused = backend.hybrid(text, vectors, settings.REELSEARCH["SIGNAL_WINDOW"],
                            request.filters, request.fusion)
@@ -155,6 +184,18 @@ def with_default_weights(fusion: FusionSpec) -> FusionSpec:
     defaults = settings.REELSEARCH.get("SIGNAL_WEIGHTS") or {}
     weights = {**{name: float(w) for name, w in defaults.items()}, **fusion.weights}
     return replace(fusion, weights=weights) if weights != dict(fusion.weights) else fusion
+
+
+def resolve(request: SearchRequest) -> SearchRequest:
+    """Fill in the fusion spec and kind weights a request leaves to its profile or settings."""
+    kinds = dict(_kind_weights())
+    fusion = request.fusion
+    if fusion is None:
+        profile = get_profile(request.profile)
+        fusion, kinds = profile.fusion, {**kinds, **profile.kind_weights}
+    if request.kind_weights is not None:
+        kinds = {**kinds, **request.kind_weights}
+    return replace(request, fusion=with_default_weights(fusion), kind_weights=kinds)
 
 
 def kind_of(segment_id: str) -> str:
@@ -192,50 +233,220 @@ def search(request: SearchRequest) -> SearchResponse:
         timings[step] = round((now - clock[0]) * 1000, 2)
         clock[0] = now
 
-    request = replace(request, fusion=with_default_weights(request.fusion))
+    request = resolve(request)
     backend = get_backend(request.backend)
+    vectors = query_vectors(request, backend, timer)
+    relevance: dict[str, float] = {}
     if uses_server_fusion(request, backend):
-        fused = fuse_on_backend(request, backend, timer)
+        fused = fuse_on_backend(request, backend, vectors, timer)
         sizes = {"hybrid": len(fused)}
     else:
-        hits = run_signals(request, backend, timer)
+        hits = run_signals(request, backend, vectors, timer)
+        relevance = best_similarity(hits.get("text", []))
+        if request.fusion.coverage > 0 and hits.get("bm25"):
+            hits["bm25"] = coverage_gate(hits["bm25"], bm25_coverage(hits["bm25"], request.query),
+                                         request.fusion.coverage)
+            timer("coverage")
+        if request.fusion.rescore == "dual_softmax" and hits.get("text"):
+            hits["text"] = dual_softmax_hits(hits["text"])
+            timer("rescore")
         fused = fuse(hits, request.fusion)
         sizes = {name: len(signal) for name, signal in hits.items()}
-    videos = group_by_video(weigh_kinds(fused), moments=max(request.moments * 3, 6))
+    videos = group_by_video(weigh_kinds(fused, request.kind_weights),
+                            moments=max(request.moments * 3, 6))
+    if relevance and (request.min_score is not None or request.min_tier is not None):
+        videos = [v for v in videos
+                  if passes(relevance.get(v.video_id), request.min_score, request.min_tier)]
     timer("fuse")
     offset = (request.page - 1) * request.k
-    results = hydrate(videos[offset:offset + request.k], request)
+    results = hydrate(videos[offset:offset + request.k], request, vectors.get("text"),
+                      relevance)
     timer("hydrate")
     timings["total"] = round(sum(timings.values()), 2)
     return SearchResponse(request, results, len(videos), timings, sizes)
 
 
-def hydrate(page: list[VideoResult], request: SearchRequest) -> list[VideoMatch]:
-    """Attach catalog rows and segment texts to a page of fused results."""
+BANK_SIZE, BANK_SECONDS = 512, 300.0
+_bank: dict[str, tuple[float, np.ndarray, np.ndarray]] = {}
+
+
+def query_bank() -> tuple[np.ndarray, np.ndarray]:
+    """Return synthetic queries for dual softmax and their videos: sampled catalog segments.
+
+    Spoken sentences and on-screen text read like queries. Refreshed every BANK_SECONDS.
+    """
+    cached = _bank.get("text")
+    if cached and time.monotonic() - cached[0] < BANK_SECONDS:
+        return cached[1], cached[2]
+    rows = list(Segment.objects.filter(kind__in=[SegmentKind.SENTENCE, SegmentKind.OCR])
+                .exclude(text_vector=None).order_by("?")
+                .values_list("text_vector", "video_id")[:BANK_SIZE])
+    vectors = [np.frombuffer(bytes(v), dtype=np.float32) for v, _ in rows]
+    bank = np.stack(vectors) if vectors else np.zeros((0, 0), dtype=np.float32)
+    videos = np.array([str(video) for _, video in rows])
+    _bank["text"] = (time.monotonic(), bank, videos)
+    return bank, videos
+
+
+def dual_softmax_hits(hits: list[Hit], temperature: float = 0.05) -> list[Hit]:
+    """Re-score the text signal's hits with CAMoE's dual softmax against the query bank."""
+    bank, bank_videos = query_bank()
+    rows = Segment.objects.only("id", "text_vector").in_bulk([h.segment_id for h in hits])
+    kept = [h for h in hits if h.segment_id in rows and rows[h.segment_id].text_vector]
+    if not kept or bank.size == 0:
+        return hits
+    matrix = np.stack([np.frombuffer(bytes(rows[h.segment_id].text_vector), dtype=np.float32)
+                       for h in kept])
+    if matrix.shape[1] != bank.shape[1]:
+        return hits
+    own = bank_videos[:, None] == np.array([h.video_id for h in kept])[None, :]
+    scores = dual_softmax(np.array([h.score for h in kept]), bank @ matrix.T, temperature, own)
+    rescored = [Hit(h.segment_id, h.video_id, float(v)) for h, v in zip(kept, scores,
+                                                                        strict=True)]
+    return sorted(rescored, key=lambda h: -h.score)
+
+
+def bm25_coverage(hits: list[Hit], query: str) -> dict[str, float]:
+    """Return the share of the query's terms (crudely stemmed) each BM25 hit's text holds."""
+    terms = query_terms(query)
+    floor = concept_floor()
+    rows = Segment.objects.filter(pk__in=[h.segment_id for h in hits]).values_list(
+        "id", "kind", "text")
+    return {sid: term_overlap(searchable_text(kind, text, floor), terms)
+            for sid, kind, text in rows}
+
+
+def best_similarity(text_hits: list[Hit]) -> dict[str, float]:
+    """Return each video's best cosine similarity in the text signal's window."""
+    best: dict[str, float] = {}
+    for hit in text_hits:
+        if hit.score > best.get(hit.video_id, -2.0):
+            best[hit.video_id] = hit.score
+    return best
+
+
+def hydrate(page: list[VideoResult], request: SearchRequest, query: np.ndarray | None = None,
+            relevance: Mapping[str, float] | None = None) -> list[VideoMatch]:
+    """Attach catalog rows, segment texts, localised moments and relevance to a page."""
+    relevance = relevance or {}
     videos = {str(v.pk): v for v in Video.objects.filter(pk__in=[r.video_id for r in page])}
     segment_ids = [m.segment_id for result in page for m in result.moments]
-    segments = Segment.objects.only("id", "kind", "start", "end", "text").in_bulk(segment_ids)
+    segments = Segment.objects.only("id", "kind", "start", "end", "text",
+                                    "text_vector").in_bulk(segment_ids)
+    units = sentence_units([r.video_id for r in page]) if query is not None else {}
     matches = []
     for result in page:
         video = videos.get(result.video_id)
         if video is None:
             continue  # deleted since it was indexed
-        moments = _moments(result, segments, request)
-        matches.append(VideoMatch(video, result.score, moments))
+        found = localized_moment(units.get(result.video_id, []), request.query, query)
+        moments = _moments(result, segments, request, query, found)
+        best = max([relevance.get(result.video_id, -1.0), *(m.relevance or -1.0
+                                                            for m in moments)])
+        score = None if best <= -1.0 else round(best, 6)
+        if relevance or passes(score, request.min_score, request.min_tier):
+            matches.append(VideoMatch(video, result.score, moments, score, tier(score)))
     return matches
 
 
-def _moments(result: VideoResult, segments: dict[str, Segment],
-             request: SearchRequest) -> list[Moment]:
-    scored = {m.segment_id: m for m in result.moments if m.segment_id in segments}
-    spans = [Span(sid, segments[sid].kind, segments[sid].start, segments[sid].end, m.score)
-             for sid, m in scored.items()]
-    return [
-        Moment(span.segment_id, span.kind, span.start, span.end,
-               snippet(segments[span.segment_id].text, request.query), span.score,
-               _explain(scored[span.segment_id]) if request.explain else None)
-        for span in distinct_moments(spans, request.moments)
-    ]
+@dataclass(frozen=True)
+class _Unit:
+    segment_id: str
+    start: float
+    end: float
+    text: str
+    vector: np.ndarray
+
+
+def sentence_units(video_ids: list[str]) -> dict[str, list[_Unit]]:
+    """Return the sentence units (with vectors) of each video, in time order."""
+    rows = (Segment.objects.filter(video_id__in=video_ids, kind=SegmentKind.SENTENCE)
+            .exclude(text_vector=None).order_by("start")
+            .values_list("id", "video_id", "start", "end", "text", "text_vector"))
+    units: dict[str, list[_Unit]] = {}
+    for sid, vid, start, end, text, vector in rows:
+        units.setdefault(str(vid), []).append(
+            _Unit(sid, start, end, text, np.frombuffer(bytes(vector), dtype=np.float32)))
+    return units
+
+
+def localized_moment(units: list[_Unit], text: str, query: np.ndarray | None
+                     ) -> tuple[Localized, str] | None:
+    """Return the span of spoken sentences that answers the query, and its text."""
+    if not units or query is None or units[0].vector.shape != query.shape:
+        return None
+    sims = np.stack([unit.vector for unit in units]) @ query
+    terms = query_terms(text)
+    scored = [Unit(u.segment_id, u.start, u.end,
+                   float(sim) + LEXICAL_WEIGHT * term_overlap(u.text, terms))
+              for u, sim in zip(units, sims, strict=True)]
+    found = localize(scored)
+    if found is None:
+        return None
+    inside = [(u, float(sim)) for u, sim in zip(units, sims, strict=True)
+              if found.start <= u.start and u.end <= found.end]
+    pooled = attention_pool(np.array([sim for _, sim in inside]))
+    words = " ".join(u.text for u, _ in inside)
+    return Localized(found.segment_id, found.start, found.end, pooled), words
+
+
+SPOKEN = ("speech", "sentence")
+LEXICAL_WEIGHT = 0.1
+
+
+def _moments(result: VideoResult, segments: dict[str, Segment], request: SearchRequest,
+             query: np.ndarray | None, found: tuple[Localized, str] | None) -> list[Moment]:
+    floor = concept_floor()
+    texts: dict[str, tuple[str, str, float | None]] = {}  # id -> (kind, text, relevance)
+    spans = []
+    for m in result.moments:
+        row = segments.get(m.segment_id)
+        if row is None:
+            continue
+        shown = display_text(row.kind, row.text, floor)
+        if not shown:
+            continue  # concepts nobody is sure of are not a moment
+        kind = "speech" if row.kind in SPOKEN else row.kind
+        texts[row.pk] = (kind, shown, cosine(row.text_vector, query), row.pk)
+        spans.append(Span(row.pk, kind, row.start, row.end, m.score))
+    explained = {m.segment_id: m for m in result.moments}
+    spoken = [span for span in spans if span.kind == "speech"]
+    spans = _place_localized(spans, found)
+    if found is not None:
+        texts[LOCALIZED] = ("speech", found[1], found[0].score, found[0].segment_id)
+        if spoken:  # its explain is that of the spoken segment whose rank it took
+            explained[LOCALIZED] = explained[max(spoken, key=lambda s: s.score).segment_id]
+    if any(span.kind != "metadata" for span in spans):
+        spans = [span for span in spans if span.kind != "metadata"]
+    return [_moment(span, texts, explained, request) for span in
+            distinct_moments(spans, request.moments)]
+
+
+LOCALIZED = "localized"
+
+
+def _place_localized(spans: list[Span], found: tuple[Localized, str] | None) -> list[Span]:
+    """Put the localised spoken span where the best spoken segment ranked."""
+    if found is None:
+        return spans
+    spoken = [span.score for span in spans if span.kind == "speech"]
+    if not spoken and found[0].score < thresholds()["medium"]:
+        return spans  # found by other kinds; the speech does not answer it
+    score = max(spoken) if spoken else min([s.score for s in spans] or [0.0]) * 0.999
+    at = found[0]
+    return [Span(LOCALIZED, "speech", at.start, at.end, score),
+            *(span for span in spans if span.kind != "speech")] + \
+        [span for span in spans if span.kind == "speech"]
+
+
+def _moment(span: Span, texts: dict, explained: dict, request: SearchRequest) -> Moment:
+    kind, text, relevance, segment_id = texts[span.segment_id]
+    explain = None
+    if request.explain and span.segment_id in explained:
+        explain = _explain(explained[span.segment_id])
+    rel = None if relevance is None else round(relevance, 6)
+    return Moment(segment_id, kind, span.start, span.end, snippet(text, request.query),
+                  span.score, explain, rel, tier(rel))
 
 
 def _explain(segment: ScoredSegment) -> dict:

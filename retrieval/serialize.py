@@ -13,6 +13,7 @@ def moment_json(moment: Moment, frames: list[tuple[float, str]] | None = None) -
     data = {"segment_id": moment.segment_id, "kind": moment.kind,
             "start": round(moment.start, 2), "end": round(moment.end, 2),
             "snippet": moment.snippet, "score": round(moment.score, 6),
+            "relevance": moment.relevance, "tier": moment.tier,
             "thumbnail": nearest_frame(frames or [], moment.start)}
     if moment.explain is not None:
         data["explain"] = moment.explain
@@ -26,6 +27,7 @@ def match_json(match: VideoMatch, frames: Frames | None = None) -> dict:
     best = match.moments[0].start if match.moments else None
     return {
         "id": str(video.pk), "title": video.title, "score": round(match.score, 6),
+        "relevance": match.relevance, "tier": match.tier,
         "duration": video.duration, "tags": video.tags, "language": video.language,
         "url": video.source.url if video.source else None,
         "thumbnail": nearest_frame(own, best),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from retrieval.documents import Filters
-from retrieval.fusion import FusionSpec
 from retrieval.params import ParameterError, parse_filters, parse_fusion, parse_request
 from retrieval.search import MAX_K, SIGNALS, SearchRequest
 
@@ -56,9 +55,24 @@ def test_parameter_error_is_a_value_error() -> None:
 def test_defaults() -> None:
     request = parse_request({"q": "knead dough"})
     assert request == SearchRequest(
-        query="knead dough", k=10, page=1, fusion=FusionSpec(), filters=Filters(published=True),
-        signals=SIGNALS, moments=3, explain=False,
-    )
+        query="knead dough", k=10, page=1, fusion=None, filters=Filters(published=True),
+        signals=SIGNALS, moments=3, explain=False, profile="default",
+    )  # no fusion named: the default profile decides (retrieval/profiles.py)
+
+
+def test_a_profile_is_named_or_rejected() -> None:
+    assert parse_request({"q": "bread", "profile": "default"}).profile == "default"
+    with pytest.raises(ParameterError, match="Unknown fusion profile 'nope'"):
+        parse_request({"q": "bread", "profile": "nope"})
+
+
+def test_relevance_floors_are_parsed_and_checked() -> None:
+    request = parse_request({"q": "bread", "min_score": "0.4", "min_tier": "high"})
+    assert (request.min_score, request.min_tier) == (0.4, "high")
+    with pytest.raises(ParameterError, match="unknown tier"):
+        parse_request({"q": "bread", "min_tier": "best"})
+    with pytest.raises(ParameterError, match="min_score"):
+        parse_request({"q": "bread", "min_score": "two"})
 
 
 def test_empty_strings_mean_defaults() -> None:
@@ -90,7 +104,7 @@ def test_good_input_builds_the_expected_request() -> None:
 @pytest.mark.parametrize(
     "given, method, normalization",
     [
-        ({}, "arithmetic", "min_max"),
+        ({"normalization": "min_max"}, "arithmetic", "min_max"),
         ({"fusion": "geometric_mean"}, "geometric", "min_max"),
         ({"fusion": "Harmonic", "normalization": "L2"}, "harmonic", "l2"),
         ({"fusion": "reciprocal-rank-fusion"}, "rrf", "min_max"),

@@ -49,15 +49,24 @@
       el("span", { class: "snippet" }, item.snippet)));
   }
 
+  // Low-tier moments (the search is not sure they answer the query) are hidden; a video
+  // whose moments are all low keeps its best one, so there is still somewhere to start.
+  function shownMoments(result) {
+    const sure = result.moments.filter((item) => item.tier !== "low");
+    return sure.length ? sure : result.moments.slice(0, 1);
+  }
+
   function card(result) {
     const meta = [result.duration ? clock(result.duration) : null,
-      (result.tags || []).join(", ") || null].filter(Boolean).join(" · ");
+      (result.tags || []).join(", ") || null, result.tier ? result.tier + " match" : null]
+      .filter(Boolean).join(" · ");
     return el("li", { class: "result", "data-video-id": result.id },
       thumbnail(result),
       el("div", {},
         el("h2", { class: "title" }, result.title),
         el("p", { class: "meta" }, meta),
-        el("ol", { class: "moments" }, ...result.moments.map((item) => moment(result, item)))));
+        el("ol", { class: "moments" },
+          ...shownMoments(result).map((item) => moment(result, item)))));
   }
 
   async function runSearch(query) {
