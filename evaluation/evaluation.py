@@ -38,6 +38,8 @@ from django.conf import settings
 from catalog.models import Video, VideoStatus
 from retrieval import search as search_service
 from retrieval.fusion import FusionSpec
+from retrieval.profiles import DEFAULT as DEFAULT_PROFILE
+from retrieval.profiles import get_profile
 from retrieval.search import MAX_K, SearchRequest, SearchResponse
 
 from . import metrics
@@ -45,7 +47,11 @@ from . import metrics
 Log = Callable[[str], None]
 SIGNAL_LABELS = {"bm25": "BM25 only", "text": "text-dense only", "visual": "visual-dense only"}
 DEFAULT_FUSIONS = ("arithmetic/min_max", "geometric/min_max", "harmonic/min_max",
-                   "arithmetic/z_score", "arithmetic/l2", "rrf")
+                   "arithmetic/z_score", "arithmetic/l2", "rrf",
+                   "arithmetic/min_max/bm25=0.3", "arithmetic/z_score/bm25=0.3",
+                   "arithmetic/min_max/bm25=0.3/coverage=3",
+                   "arithmetic/min_max/bm25=1/coverage=3",
+                   "arithmetic/min_max/bm25=0.3/coverage=3,dual_softmax")
 VISUAL_MODEL_SETTINGS = ("VISUAL_MODEL", "VISUAL_MODEL_PATH", "CLIP_MODEL", "CLIP_MODEL_PATH")
 
 
@@ -60,6 +66,7 @@ class MomentQuery:
     query: str
     start: float
     end: float
+    kind: str = ""  # e.g. "part" or "sentence": reported separately
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,7 @@ class Manifest:
     path: Path
     clips: list[Clip] = field(default_factory=list)
     excluded: list[Exclusion] = field(default_factory=list)
+    no_answer: list[str] = field(default_factory=list)  # queries nothing should answer
 
 
 @dataclass(frozen=True)
@@ -100,17 +108,19 @@ class Query:
     targets: tuple[str, ...]
     clip_ids: tuple[str, ...]
     span: tuple[float, float] | None = None
+    moment_kind: str = ""
 
 
 @dataclass(frozen=True)
 class Configuration:
-    """A way of answering queries: which signals, fused how."""
+    """A way of answering queries: which signals, fused how (profile: a named profile)."""
 
     key: str
     label: str
     signals: tuple[str, ...]
     fusion: FusionSpec
     kind: str  # "signal" or "fusion"
+    profile: str | None = None  # set: ask with no fusion, as the API's default does
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,8 @@ class Outcome:
     top_iou: float | None = None
     target_iou: float | None = None
     steps_ms: dict = field(default_factory=dict)
+    target_tier: str | None = None  # tier of the first relevant video (None: not returned)
+    top_tier: str | None = None  # tier of the first result (None: no result)
 
 
 # --------------------------------------------------------------------------- manifest
@@ -139,6 +151,8 @@ def load_manifest(path: Path) -> Manifest:
     seen: set[str] = set()
     for number, line in enumerate(lines, start=1):
         if not line.strip():
+            continue
+        if _no_answer_line(line, manifest):
             continue
         try:
             clip = _parse_entry(json.loads(line), path.parent, len(manifest.clips) + 1)
@@ -158,6 +172,16 @@ def load_manifest(path: Path) -> Manifest:
         raise ManifestError(f"The manifest {path} has no entries: write one JSON object per "
                             "line with clip_id, file and captions.")
     return manifest
+
+
+def _no_answer_line(line: str, manifest: Manifest) -> bool:
+    """Take a {"no_answer": [queries]} line (queries nothing in the catalog answers)."""
+    entry = _loose(line)
+    queries = entry.get("no_answer")
+    if "clip_id" in entry or not isinstance(queries, list):
+        return False
+    manifest.no_answer += [q.strip() for q in queries if isinstance(q, str) and q.strip()]
+    return True
 
 
 def _loose(line: str) -> dict:
@@ -203,7 +227,7 @@ def _parse_moment(raw: object) -> MomentQuery:
         raise ValueError("each moment needs numeric start and end") from None
     if not 0 <= start < end:
         raise ValueError(f"moment {start}-{end}: need 0 <= start < end")
-    return MomentQuery(_text(raw, "query"), start, end)
+    return MomentQuery(_text(raw, "query"), start, end, str(raw.get("kind") or ""))
 
 
 # --------------------------------------------------------------------------- catalog
@@ -274,7 +298,8 @@ def _drop_if_metadata_changed(digest: str, metadata: dict) -> None:
 QUERY_TIME_SETTINGS = frozenset({
     "WORK_DIR", "SIGNAL_WINDOW", "MOMENTS_PER_VIDEO", "MAX_UPLOAD_BYTES", "ASR_THREADS",
     "RECOMMEND_HALF_LIFE_DAYS", "SERVE_MEDIA", "MAX_RETRIES", "RETRY_BACKOFF_SECONDS",
-    "RETRY_BACKOFF_MAX_SECONDS", "SIGNAL_WEIGHTS", "KIND_WEIGHTS",
+    "RETRY_BACKOFF_MAX_SECONDS", "SIGNAL_WEIGHTS", "KIND_WEIGHTS", "FUSION_PROFILES",
+    "FUSION_PROFILE_FILE", "RELEVANCE_TIERS", "QUERY_THREADS",
 })
 
 
@@ -313,11 +338,16 @@ def build_queries(manifest: Manifest, ready: dict[str, str]) -> tuple[list[Query
             if video_id not in targets:
                 targets.append(video_id)
                 clip_ids.append(clip.clip_id)
-        moments.extend(Query(m.query, (video_id,), (clip.clip_id,), (m.start, m.end))
+        moments.extend(Query(m.query, (video_id,), (clip.clip_id,), (m.start, m.end), m.kind)
                        for m in clip.moments)
     captions = [Query(text, tuple(targets), tuple(clip_ids))
                 for text, targets, clip_ids in grouped.values()]
     return captions, moments
+
+
+def no_answer_queries(manifest: Manifest) -> list[Query]:
+    """Return the manifest's no-answer queries (no relevant video)."""
+    return [Query(text, (), ()) for text in dict.fromkeys(manifest.no_answer)]
 
 
 def _key(text: str) -> str:
@@ -342,21 +372,39 @@ def available_signals() -> tuple[str, ...]:
 
 
 def parse_fusion(text: str) -> FusionSpec:
-    """Parse METHOD[/NORMALIZATION[/WEIGHTS]], e.g. "rrf" or "arithmetic/z_score/bm25=2"."""
+    """Parse METHOD[/NORMALIZATION[/WEIGHTS[/OPTIONS]]], e.g. "arithmetic/z_score/bm25=2".
+
+    OPTIONS is a comma list of ``dual_softmax`` (re-score the text signal) and
+    ``coverage=N`` (gate BM25 by the share of query terms matched, to the power N).
+    """
     parts = [part.strip() for part in text.split("/")]
-    if not parts[0] or len(parts) > 3:
-        raise ValueError(f"--fusion {text!r}: write METHOD[/NORMALIZATION[/WEIGHTS]], e.g. "
-                         "'arithmetic/min_max' or 'rrf' or 'arithmetic/min_max/bm25=0.3,text=0.7'.")
+    if not parts[0] or len(parts) > 4:
+        raise ValueError(f"--fusion {text!r}: write METHOD[/NORMALIZATION[/WEIGHTS[/OPTIONS]]],"
+                         " e.g. 'arithmetic/min_max' or 'rrf' or "
+                         "'arithmetic/min_max/bm25=0.3,text=0.7' or "
+                         "'arithmetic/min_max/bm25=0.3/coverage=3,dual_softmax'.")
     normalization = parts[1] if len(parts) > 1 and parts[1] else "min_max"
     weights = parts[2] if len(parts) > 2 else ""
-    return FusionSpec.parse(parts[0], normalization=normalization, weights=weights)
+    rescore, coverage = "", 0.0
+    for option in (parts[3].split(",") if len(parts) > 3 else []):
+        name, _, value = option.strip().partition("=")
+        if name == "coverage":
+            coverage = float(value)
+        elif name:
+            rescore = name
+    return FusionSpec.parse(parts[0], normalization=normalization, weights=weights,
+                            rescore=rescore, coverage=coverage)
 
 
 def fusion_key(spec: FusionSpec) -> str:
     """Return a short name for a fusion spec ("rrf", "arithmetic/min_max", ...)."""
     key = spec.method if spec.method == "rrf" else f"{spec.method}/{spec.normalization}"
-    if spec.weights:
+    options = [f"coverage={spec.coverage:g}"] if spec.coverage else []
+    options += [spec.rescore] if spec.rescore else []
+    if spec.weights or options:
         key += "/" + ",".join(f"{name}={weight:g}" for name, weight in spec.weights.items())
+    if options:
+        key += "/" + ",".join(options)
     return key
 
 
@@ -368,6 +416,9 @@ def configurations(fusions: Sequence[FusionSpec] | None = None,
     configs = [Configuration(name, SIGNAL_LABELS.get(name, f"{name} only"), (name,),
                              FusionSpec(), "signal") for name in signals]
     if len(signals) > 1:
+        profile = get_profile(DEFAULT_PROFILE)
+        configs.append(Configuration("default", f"hybrid default ({profile.key})", signals,
+                                     profile.fusion, "fusion", DEFAULT_PROFILE))
         seen = set()
         for spec in specs:
             key = fusion_key(spec)
@@ -388,6 +439,10 @@ def ask(query: Query, config: Configuration, catalog: frozenset[str],
     latency = (time.perf_counter() - started) * 1000
     results = [(str(m.video.pk), m.score, m) for m in response.results
                if str(m.video.pk) in catalog]
+    top_tier = results[0][2].tier if results else None
+    if not query.targets:  # a no-answer query: only its tiers matter
+        return Outcome((), latency, False, top_tier=top_tier,
+                       steps_ms={k: v for k, v in response.timings_ms.items() if k != "total"})
     results = _more_pages(query, config, catalog, backend, response, results)
     ranking = [(video_id, score) for video_id, score, _ in results]
     ranks = tuple(metrics.rank_of(ranking, target, len(catalog)) for target in query.targets)
@@ -398,10 +453,15 @@ def ask(query: Query, config: Configuration, catalog: frozenset[str],
         target_iou = _iou(mine[0], query) if mine else 0.0
     found = any(video_id in query.targets for video_id, _ in ranking)
     steps = {k: v for k, v in response.timings_ms.items() if k != "total"}
-    return Outcome(ranks, latency, found, top_iou, target_iou, steps)
+    target_tier = next((match.tier for video_id, _, match in results
+                        if video_id in query.targets), None)
+    return Outcome(ranks, latency, found, top_iou, target_iou, steps, target_tier, top_tier)
 
 
 def _request(text: str, config: Configuration, backend: str, page: int) -> SearchRequest:
+    if config.profile is not None:
+        return SearchRequest(query=text, k=MAX_K, page=page, signals=config.signals,
+                             backend=backend, profile=config.profile)
     return SearchRequest(query=text, k=MAX_K, page=page, fusion=config.fusion,
                          signals=config.signals, backend=backend)
 
@@ -443,15 +503,19 @@ def run_configuration(config: Configuration, queries: Sequence[Query],
 
 
 def summarize(config: Configuration, captions: list[Outcome], moments: list[Outcome],
-              n_catalog: int) -> dict:
+              n_catalog: int, no_answer: Sequence[Outcome] = (),
+              moment_kinds: Sequence[str] = ()) -> dict:
     """Return the metrics of one configuration over a catalog of n_catalog videos."""
     latencies = [o.latency_ms for o in captions + moments]
     summary: dict = {"key": config.key, "label": config.label, "kind": config.kind,
-                     "signals": list(config.signals),
+                     "signals": list(config.signals), "default": config.profile is not None,
                      "fusion": {"method": config.fusion.method,
                                 "normalization": config.fusion.normalization,
                                 "weights": dict(config.fusion.weights),
-                                "rank_constant": config.fusion.rank_constant}}
+                                "rank_constant": config.fusion.rank_constant,
+                                "rescore": config.fusion.rescore,
+                                "coverage": config.fusion.coverage}}
+    summary["tiers"] = tier_metrics(captions + moments, no_answer)
     if captions:
         first = [min(o.ranks) for o in captions]
         summary["video"] = metrics.retrieval_metrics([o.ranks for o in captions])
@@ -463,6 +527,9 @@ def summarize(config: Configuration, captions: list[Outcome], moments: list[Outc
             "in_target_video": metrics.moment_metrics([o.target_iou or 0.0 for o in moments]),
             "video": metrics.retrieval_metrics([o.ranks for o in moments]),
         }
+        by_kind = _moments_by_kind(moments, moment_kinds)
+        if by_kind:
+            summary["moments"]["by_kind"] = by_kind
     if latencies:
         steps = sorted({step for o in captions + moments for step in o.steps_ms})
         summary["latency_ms"] = {
@@ -476,6 +543,33 @@ def summarize(config: Configuration, captions: list[Outcome], moments: list[Outc
     return summary
 
 
+def tier_metrics(answerable: Sequence[Outcome], no_answer: Sequence[Outcome]) -> dict:
+    """Return how well relevance tiers separate answerable from no-answer queries."""
+    tiers: dict = {}
+    if answerable:
+        tiers["answerable_target_high"] = (
+            sum(o.target_tier == "high" for o in answerable) / len(answerable))
+        tiers["answerable_top_high"] = sum(o.top_tier == "high" for o in answerable) / len(
+            answerable)
+    if no_answer:
+        tiers["no_answer_queries"] = len(no_answer)
+        tiers["no_answer_without_high"] = (
+            sum(o.top_tier != "high" for o in no_answer) / len(no_answer))
+    return tiers
+
+
+def _moments_by_kind(moments: Sequence[Outcome], kinds: Sequence[str]) -> dict:
+    found: dict = {}
+    for kind in sorted({k for k in kinds if k}):
+        mine = [o for o, k in zip(moments, kinds, strict=True) if k == kind]
+        found[kind] = {
+            "n": len(mine),
+            "top_moment": metrics.moment_metrics([o.top_iou or 0.0 for o in mine]),
+            "in_target_video": metrics.moment_metrics([o.target_iou or 0.0 for o in mine]),
+        }
+    return found
+
+
 def run_evaluation(manifest: Manifest, ready: dict[str, str],
                    configs: Sequence[Configuration], *, backend: str = "default",
                    log: Log = print) -> dict:
@@ -483,6 +577,7 @@ def run_evaluation(manifest: Manifest, ready: dict[str, str],
     catalog = frozenset(str(pk) for pk in Video.objects.filter(
         status=VideoStatus.READY).values_list("pk", flat=True))
     captions, moment_queries = build_queries(manifest, ready)
+    negatives = no_answer_queries(manifest)
     result = {
         "manifest": str(manifest.path),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -490,7 +585,8 @@ def run_evaluation(manifest: Manifest, ready: dict[str, str],
         "catalog": {"clips_in_manifest": len(manifest.clips) + _bad_lines(manifest),
                     "clips_evaluated": len(ready), "videos_ranked_over": len(catalog),
                     "excluded": [asdict(e) for e in manifest.excluded]},
-        "queries": {"captions": len(captions), "moments": len(moment_queries)},
+        "queries": {"captions": len(captions), "moments": len(moment_queries),
+                    "no_answer": len(negatives)},
         "chance": metrics.chance_metrics(len(catalog)) if catalog else None,
         "configurations": [],
         "per_query": [{"query": q.text, "clips": list(q.clip_ids),
@@ -503,7 +599,9 @@ def run_evaluation(manifest: Manifest, ready: dict[str, str],
         log(f"… {config.label}: {len(captions) + len(moment_queries)} queries")
         outcomes = run_configuration(config, captions + moment_queries, catalog, backend)
         caption_outcomes, moment_outcomes = outcomes[:len(captions)], outcomes[len(captions):]
-        summary = summarize(config, caption_outcomes, moment_outcomes, len(catalog))
+        negative = [ask(q, config, catalog, backend) for q in negatives]
+        summary = summarize(config, caption_outcomes, moment_outcomes, len(catalog), negative,
+                            [q.moment_kind for q in moment_queries])
         result["configurations"].append(summary)
         for row, outcome in zip(result["per_query"], outcomes, strict=True):
             row["ranks"][config.key] = list(outcome.ranks)

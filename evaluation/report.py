@@ -29,7 +29,7 @@ def summary_table(result: dict) -> str:
         if video is None:
             continue
         lines.append(_row([
-            config["label"], *(_pct(video[c]) for c in RECALL_COLUMNS),
+            _label(config), *(_pct(video[c]) for c in RECALL_COLUMNS),
             f"{video['MdR']:.1f}", f"{video['MnR']:.1f}", f"{video['mAP']:.3f}",
             f"{video[f'nDCG@{metrics.NDCG_K}']:.3f}", _pct(config["found_share"]),
             f"{latency.get('p50', 0):.1f}", f"{latency.get('p95', 0):.1f}",
@@ -44,6 +44,45 @@ def summary_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _label(config: dict) -> str:
+    """Return a configuration's label, marking the one the API uses with no parameters."""
+    return f"**{config['label']}** (API default)" if config.get("default") else config["label"]
+
+
+def tier_table(result: dict) -> str:
+    """Return how the relevance tiers did per configuration ('' when nothing to show)."""
+    rows = [c for c in result["configurations"] if c.get("tiers")]
+    if not rows:
+        return ""
+    lines = [_row(["configuration", "answerable: target in high tier %",
+                   "answerable: top result high %", "no-answer: no high-tier result %"]),
+             _row(["---", "---:", "---:", "---:"])]
+    for config in rows:
+        tiers = config["tiers"]
+        lines.append(_row([_label(config),
+                           *(_pct(tiers[k]) if k in tiers else "" for k in (
+                               "answerable_target_high", "answerable_top_high",
+                               "no_answer_without_high"))]))
+    return "\n".join(lines)
+
+
+def moment_kind_table(result: dict) -> str:
+    """Return moment metrics per kind of moment query ('' when queries have no kinds)."""
+    rows = [(c, kind, data) for c in result["configurations"]
+            for kind, data in c.get("moments", {}).get("by_kind", {}).items()]
+    if not rows:
+        return ""
+    head = ["configuration", "answer", "n", *(f"top {t} %" for t in THRESHOLDS), "top mIoU",
+            *(f"in video {t} %" for t in THRESHOLDS), "in-video mIoU"]
+    lines = [_row(head), _row(["---", "---"] + ["---:"] * (len(head) - 2))]
+    for config, kind, data in rows:
+        top, inside = data["top_moment"], data["in_target_video"]
+        lines.append(_row([_label(config), kind, str(data["n"]),
+                           *(_pct(top[t]) for t in THRESHOLDS), f"{top['mIoU']:.3f}",
+                           *(_pct(inside[t]) for t in THRESHOLDS), f"{inside['mIoU']:.3f}"]))
+    return "\n".join(lines)
+
+
 def moment_table(result: dict) -> str:
     """Return the moment table in Markdown ('' when the manifest has no moments)."""
     rows = [c for c in result["configurations"] if "moments" in c]
@@ -55,7 +94,7 @@ def moment_table(result: dict) -> str:
     for config in rows:
         top, inside = config["moments"]["top_moment"], config["moments"]["in_target_video"]
         lines.append(_row([
-            config["label"], *(_pct(top[t]) for t in THRESHOLDS), f"{top['mIoU']:.3f}",
+            _label(config), *(_pct(top[t]) for t in THRESHOLDS), f"{top['mIoU']:.3f}",
             *(_pct(inside[t]) for t in THRESHOLDS), f"{inside['mIoU']:.3f}",
             _pct(config["moments"]["video"]["R@1"]),
         ]))
@@ -117,6 +156,15 @@ def render_markdown(result: dict, plots: list[str]) -> str:
                   "top moment: the first moment of the first video must lie in the query's "
                   "clip with tIoU >= m (0 otherwise). in target video: the best moment the "
                   "query's clip got, wherever the clip ranked (0 when it was not returned).", ""]
+        by_kind = moment_kind_table(result)
+        if by_kind:
+            parts += [by_kind, ""]
+    tiers = tier_table(result)
+    if tiers:
+        parts += ["## Relevance tiers", "", tiers, "",
+                  "A result's tier comes from its relevance (best query-segment cosine, "
+                  "retrieval/relevance.py). No-answer queries ask about topics the catalog "
+                  "does not have.", ""]
     steps = latency_table(result)
     if steps:
         parts += ["## Latency by step (median ms)", "", steps, "",

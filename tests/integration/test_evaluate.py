@@ -104,7 +104,7 @@ def test_missing_and_broken_clips_are_excluded_with_reasons(shared_evaluation):
     # Their captions are not asked: neither hits nor misses.
     asked = [row["query"] for row in result["per_query"]]
     assert "never asked" not in asked and "never asked either" not in asked
-    assert result["queries"] == {"captions": 5, "moments": 2}
+    assert result["queries"] == {"captions": 5, "moments": 2, "no_answer": 0}
     report = (shared_evaluation["runs"][0][0] / "report.md").read_text()
     assert "`missing` (gone.mp4): file not found" in report
     assert "excluded broken" in shared_evaluation["runs"][0][1]
@@ -113,7 +113,8 @@ def test_missing_and_broken_clips_are_excluded_with_reasons(shared_evaluation):
 def test_metrics_follow_from_the_ranks(shared_evaluation):
     result = result_of(shared_evaluation)
     configs = {c["key"]: c for c in result["configurations"]}
-    assert list(configs) == ["bm25", "text", "arithmetic/min_max", "rrf"]
+    assert list(configs) == ["bm25", "text", "default", "arithmetic/min_max", "rrf"]
+    assert [key for key, c in configs.items() if c["default"]] == ["default"]
     captions = [row for row in result["per_query"] if row["span"] is None]
     for key, config in configs.items():
         ranks = [row["ranks"][key] for row in captions]

@@ -69,18 +69,21 @@ def test_identical_captions_become_one_query_with_several_clips(tmp_path):
 
 def test_configurations_cover_each_signal_then_each_fusion():
     configs = evaluation.configurations(signals=("bm25", "text"))
-    assert [c.key for c in configs] == ["bm25", "text", *evaluation.DEFAULT_FUSIONS]
+    assert [c.key for c in configs] == ["bm25", "text", "default", *evaluation.DEFAULT_FUSIONS]
     assert configs[0].signals == ("bm25",) and configs[2].signals == ("bm25", "text")
+    assert [c.profile for c in configs] == [None, None, "default"] + [None] * len(
+        evaluation.DEFAULT_FUSIONS)
     chosen = evaluation.configurations(
         [evaluation.parse_fusion("rrf"), evaluation.parse_fusion("RRF"),
          evaluation.parse_fusion("arithmetic/z_score/bm25=0.3,text=0.7")],
         signals=("bm25", "text"))
-    assert [c.key for c in chosen] == ["bm25", "text", "rrf",
+    assert [c.key for c in chosen] == ["bm25", "text", "default", "rrf",
                                        "arithmetic/z_score/bm25=0.3,text=0.7"]
     assert [c.key for c in evaluation.configurations(signals=("bm25",))] == ["bm25"]
 
 
-@pytest.mark.parametrize("text", ["magic", "rrf/min_max/a=1/extra", "", "geometric/z_score"])
+@pytest.mark.parametrize("text", ["magic", "rrf/min_max/a=1/extra", "", "geometric/z_score",
+                                  "rrf/min_max/a=1/dual_softmax/more"])
 def test_bad_fusion_specs_are_rejected(text):
     with pytest.raises(ValueError):
         evaluation.parse_fusion(text)

@@ -67,6 +67,7 @@ def isolated_environment(workdir: Path) -> dict[str, str]:
 
 
 class Command(BaseCommand):
+    command_name = "evaluate"
     help = ("Ingest a manifest's clips into a throwaway catalog, run every caption as a query "
             "and report R@K, MdR, MnR, mAP, nDCG@10, moment tIoU and latency per "
             "configuration (report.md, metrics.json, PNG plots).")
@@ -114,11 +115,9 @@ class Command(BaseCommand):
     def _run_child(self, manifest: Path, opts: dict, workdir: Path, out: Path) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         manage = Path(settings.BASE_DIR) / "manage.py"
-        argv = [sys.executable, str(manage), "evaluate", "--manifest", str(manifest),
+        argv = [sys.executable, str(manage), self.command_name, "--manifest", str(manifest),
                 "--in-place", "--backend", opts["backend"], "--workdir", str(workdir),
-                "--out", str(out)]
-        for text in opts["fusion"]:
-            argv += ["--fusion", text]
+                "--out", str(out), *self.child_arguments(opts)]
         self.stdout.write(f"Throwaway catalog and index: {workdir}")
         with subprocess.Popen(argv, cwd=settings.BASE_DIR, env=isolated_environment(workdir),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -130,6 +129,10 @@ class Command(BaseCommand):
         if child.returncode:
             raise CommandError(f"The evaluation failed (exit status {child.returncode}): "
                                f"{last.removeprefix('CommandError: ')}")
+
+    def child_arguments(self, opts: dict) -> list[str]:
+        """Return the options the isolated child needs besides manifest, backend and paths."""
+        return [arg for text in opts["fusion"] for arg in ("--fusion", text)]
 
     def _throwaway_settings(self, alias: str, workdir: Path) -> dict:
         """Return settings overrides that route alias 'default' to the isolated backend."""
@@ -171,6 +174,10 @@ class Command(BaseCommand):
                         json.dumps(evaluation.pipeline_fingerprint(), indent=1))
         finally:
             reset_backends()
+        self.finish(result, out)
+
+    def finish(self, result: dict, out: Path) -> None:
+        """Write and print the report."""
         paths = write_report(result, out)
         self._print(result, paths)
         if not result["configurations"]:
@@ -191,15 +198,19 @@ class Command(BaseCommand):
             marker.unlink()
 
     def _measure(self, manifest, fusions: list, throwaway: bool, alias: str) -> dict:
-        try:
-            ready = evaluation.prepare_catalog(manifest, throwaway=throwaway,
-                                               log=self.stdout.write)
-        except RuntimeError as exc:
-            raise CommandError(str(exc)) from exc
+        ready = self.prepare(manifest, throwaway)
         configs = evaluation.configurations(fusions or None)
         result = evaluation.run_evaluation(manifest, ready, configs, log=self.stdout.write)
         result["environment"]["backend"] = alias
         return result
+
+    def prepare(self, manifest, throwaway: bool) -> dict[str, str]:
+        """Ingest (or reuse) the manifest's clips; return clip_id -> video id."""
+        try:
+            return evaluation.prepare_catalog(manifest, throwaway=throwaway,
+                                              log=self.stdout.write)
+        except RuntimeError as exc:
+            raise CommandError(str(exc)) from exc
 
     def _print(self, result: dict, paths: list[Path]) -> None:
         catalog = result["catalog"]
