@@ -4,6 +4,14 @@ Layout of PATH (a directory):
     CURRENT                 name of the live index file (swapped atomically by rebuild)
     BUILDING                name of an index file being rebuilt (writes go to both)
     index-<stamp>.sqlite3   documents, FTS5 table and vectors (float32 blobs)
+    .lock                   flock()ed by every process that creates or swaps an index file
+
+Several processes (web workers, task workers, a reindex command) share the directory, so
+creating the first index, pointing CURRENT or BUILDING elsewhere and retiring an old file
+happen under an exclusive flock on .lock, after re-reading the pointers; pointer files are
+written under a per-process temporary name and os.replace()d. Writes hold the lock shared
+while they read the pointers and write, so a rebuild's swap never retires a file that a
+write is still going into, and every write that starts after BUILDING is set goes to both.
 
 The vectors are the source of truth inside the SQLite file, so a restart loads them back
 without re-embedding. Each process keeps a normalized float32 matrix per vector field and
@@ -12,12 +20,15 @@ refreshes it incrementally when another process (a worker) has written.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -190,6 +201,38 @@ class EmbeddedBackend(SearchBackend):
         self._stores: dict[str, VectorStore] = {}
         self._loaded: tuple[str, str] | None = None  # (file name, generation)
         self._allowed_cache: dict[tuple, set[str]] = {}
+        self._flock_fd: int | None = None  # the open .lock while this instance holds it
+        self._flock_mode = 0  # fcntl.LOCK_SH or fcntl.LOCK_EX while held
+
+    # -- the directory lock ----------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self, mode: int = fcntl.LOCK_EX) -> Iterator[None]:
+        """Hold the directory's flock (shared or exclusive) against other processes.
+
+        Re-entrant within this instance: a nested section reuses the held lock, upgrading a
+        shared one to exclusive for the rest of the outer section if it has to. The thread
+        lock is held throughout, so threads of one process take turns as well. The lock file
+        is opened anew for each outermost section (never inherited across a fork).
+        """
+        with self._lock:
+            if self._flock_fd is not None:
+                if mode == fcntl.LOCK_EX and self._flock_mode != fcntl.LOCK_EX:
+                    fcntl.flock(self._flock_fd, fcntl.LOCK_EX)
+                    self._flock_mode = fcntl.LOCK_EX
+                yield
+                return
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            except OSError as exc:
+                raise self._unusable(exc) from exc
+            try:
+                fcntl.flock(fd, mode)
+                self._flock_fd, self._flock_mode = fd, mode
+                yield
+            finally:
+                self._flock_fd, self._flock_mode = None, 0
+                os.close(fd)  # releases the flock
 
     # -- files and connections -------------------------------------------------------------
     def _pointer(self, name: str) -> str | None:
@@ -211,9 +254,21 @@ class EmbeddedBackend(SearchBackend):
         if value is None:
             target.unlink(missing_ok=True)
             return
-        tmp = self.root / f".{name}.tmp"
-        tmp.write_text(value)
-        os.replace(tmp, target)
+        tmp = self.root / f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        try:
+            tmp.write_text(value)
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise self._unusable(exc) from exc
+
+    def _new_index_file(self) -> str:
+        """Create an empty index file under a name no other file has (lock held)."""
+        while True:
+            name = f"index-{time.time_ns()}.sqlite3"
+            if not (self.root / name).exists():
+                self._conn(name)
+                return name
 
     def _conn(self, filename: str) -> sqlite3.Connection:
         conns = getattr(self._local, "conns", None)
@@ -231,34 +286,48 @@ class EmbeddedBackend(SearchBackend):
     def _current(self) -> str:
         current = self._pointer("CURRENT")
         if current is None:
-            self.ensure_index()
-            current = self._pointer("CURRENT")
+            current = self._ensure_current()
         return current
 
     def ensure_index(self) -> None:
-        """Create the index directory and an empty index file if none exists."""
-        with self._lock:
-            try:
-                self.root.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise self._unusable(exc) from exc
-            if self._pointer("CURRENT") is None:
-                name = f"index-{time.time_ns()}.sqlite3"
-                self._conn(name)
-                self._set_pointer("CURRENT", name)
+        """Create the index directory and an empty index file if none exists.
+
+        Safe to call from several processes at once: the pointer is re-read under the
+        directory lock, so they all end up on the one index file the first of them made.
+        """
+        self._ensure_current()
+
+    def _ensure_current(self) -> str:
+        """Return the live index file's name, creating the directory and file if need be."""
+        current = self._pointer("CURRENT") if self.root.is_dir() else None
+        if current is not None:
+            return current
+        with self._locked():
+            current = self._pointer("CURRENT")
+            if current is None:
+                current = self._new_index_file()
+                self._set_pointer("CURRENT", current)
+            return current
 
     # -- writes ----------------------------------------------------------------------------
     def _targets(self) -> list[str]:
-        building = self._pointer("BUILDING")
+        """The files a write goes to: the live one and one being rebuilt (lock held)."""
         current = self._current()
+        building = self._pointer("BUILDING")
         return [current] + ([building] if building and building != current else [])
+
+    def _writing(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the directory lock shared for a write: rebuild swaps wait for it to finish."""
+        self.ensure_index()  # outside the shared lock: creating the index takes it exclusively
+        return self._locked(fcntl.LOCK_SH)
 
     def index(self, docs: Iterable[SegmentDoc]) -> IndexReport:
         """Insert or replace documents in the live index (and in one being rebuilt)."""
         docs = list(docs)
         report = IndexReport()
-        for target in self._targets():
-            report = self._write(target, docs)
+        with self._writing():
+            for target in self._targets():
+                report = self._write(target, docs)
         return report
 
     def _write(self, filename: str, docs: list[SegmentDoc]) -> IndexReport:
@@ -310,32 +379,45 @@ class EmbeddedBackend(SearchBackend):
 
     def delete_video(self, video_id: str) -> None:
         """Remove every segment of a video from the live index (and one being rebuilt)."""
-        for target in self._targets():
-            conn = self._conn(target)
-            with self._lock:
+        with self._writing():
+            for target in self._targets():
+                conn = self._conn(target)
                 conn.execute("BEGIN IMMEDIATE")
-                self._delete_rows(conn, "video_id = ?", (video_id,))
-                _bump(conn)
-                conn.execute("COMMIT")
+                try:
+                    self._delete_rows(conn, "video_id = ?", (video_id,))
+                    _bump(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
 
     def clear(self) -> None:
         """Remove every document."""
-        for target in self._targets():
-            conn = self._conn(target)
-            with self._lock:
+        with self._writing():
+            for target in self._targets():
+                conn = self._conn(target)
                 conn.execute("BEGIN IMMEDIATE")
-                conn.execute("DELETE FROM docs")
-                conn.execute("INSERT INTO docs_fts (docs_fts) VALUES ('delete-all')")
-                conn.execute("DELETE FROM vectors")
-                _bump(conn)
-                conn.execute("COMMIT")
+                try:
+                    conn.execute("DELETE FROM docs")
+                    conn.execute("INSERT INTO docs_fts (docs_fts) VALUES ('delete-all')")
+                    conn.execute("DELETE FROM vectors")
+                    _bump(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
 
     def rebuild(self, docs: Iterable[SegmentDoc], batch_size: int = 500) -> IndexReport:
-        """Build a new index file from docs, then swap it in; writes meanwhile go to both."""
-        self.ensure_index()
-        name = f"index-{time.time_ns()}.sqlite3"
-        self._conn(name)
-        self._set_pointer("BUILDING", name)
+        """Build a new index file from docs, then swap it in; writes meanwhile go to both.
+
+        Creating the new file and setting BUILDING, and later swapping CURRENT, clearing
+        BUILDING and retiring the old file, each happen under the exclusive directory lock,
+        so no write of another process is halfway between reading the pointers and writing.
+        """
+        with self._locked():
+            self.ensure_index()
+            name = self._new_index_file()
+            self._set_pointer("BUILDING", name)
         indexed, failed = 0, {}
         try:
             batch: list[SegmentDoc] = []
@@ -348,13 +430,18 @@ class EmbeddedBackend(SearchBackend):
             report = self._write(name, batch)
             indexed, failed = indexed + report.indexed, {**failed, **report.failed}
         except BaseException:
-            self._set_pointer("BUILDING", None)
-            (self.root / name).unlink(missing_ok=True)
+            with self._locked():
+                if self._pointer("BUILDING") == name:
+                    self._set_pointer("BUILDING", None)
+                self._retire(name)
             raise
-        old = self._current()
-        self._set_pointer("CURRENT", name)
-        self._set_pointer("BUILDING", None)
-        self._retire(old)
+        with self._locked():
+            old = self._current()
+            self._set_pointer("CURRENT", name)
+            if self._pointer("BUILDING") == name:  # another rebuild may have started since
+                self._set_pointer("BUILDING", None)
+            if old != name:
+                self._retire(old)
         return IndexReport(indexed=indexed, failed=failed)
 
     def _retire(self, filename: str) -> None:
