@@ -236,6 +236,19 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"anon": os.environ.get("REELSEARCH_READ_RATE", "1200/minute")},
     # Named fusion profiles (retrieval/profiles.py); "default" ranks a request that names
     # no fusion. `manage.py tune_fusion` writes fitted ones to FUSION_PROFILE_FILE. The
+    # default was chosen on the shipped benchmarks (README, "Evaluation"): z-scores, led by
+    # the dense signal, with BM25 at 0.3 and gated by the share of query terms a segment
+    # matches (cubed), so that one incidental word cannot outvote the dense signal.
+    "FUSION_PROFILES": {
+        "default": {"method": "arithmetic", "normalization": "z_score",
+                    "weights": {"bm25": 0.3, "text": 1.0}, "coverage": 3.0},
+    },
+    "FUSION_PROFILE_FILE": os.environ.get("REELSEARCH_FUSION_PROFILE_FILE",
+                                          str(VAR_DIR / "fusion_profiles.json")),
+    # Lowest relevance (best query-segment cosine) of the high and medium tiers.
+    "RELEVANCE_TIERS": {"high": 0.4, "medium": 0.3},
+    # Named fusion profiles (retrieval/profiles.py); "default" ranks a request that names
+    # no fusion. `manage.py tune_fusion` writes fitted ones to FUSION_PROFILE_FILE. The
     # default was chosen on the shipped benchmarks (README, "Evaluation"): dense-led, with
     # BM25 at 0.3 and gated by the share of query terms a segment matches (cubed), so that
     # one incidental word cannot outvote the dense signal.

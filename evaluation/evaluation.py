@@ -50,8 +50,8 @@ DEFAULT_FUSIONS = ("arithmetic/min_max", "geometric/min_max", "harmonic/min_max"
                    "arithmetic/z_score", "arithmetic/l2", "rrf",
                    "arithmetic/min_max/bm25=0.3", "arithmetic/z_score/bm25=0.3",
                    "arithmetic/min_max/bm25=0.3/coverage=3",
-                   "arithmetic/min_max/bm25=1/coverage=3",
-                   "arithmetic/min_max/bm25=0.3/coverage=3,dual_softmax")
+                   "arithmetic/z_score/bm25=1/coverage=3",
+                   "arithmetic/z_score/bm25=0.3/coverage=3,dual_softmax")
 VISUAL_MODEL_SETTINGS = ("VISUAL_MODEL", "VISUAL_MODEL_PATH", "CLIP_MODEL", "CLIP_MODEL_PATH")
 
 
@@ -299,7 +299,9 @@ QUERY_TIME_SETTINGS = frozenset({
     "WORK_DIR", "SIGNAL_WINDOW", "MOMENTS_PER_VIDEO", "MAX_UPLOAD_BYTES", "ASR_THREADS",
     "RECOMMEND_HALF_LIFE_DAYS", "SERVE_MEDIA", "MAX_RETRIES", "RETRY_BACKOFF_SECONDS",
     "RETRY_BACKOFF_MAX_SECONDS", "SIGNAL_WEIGHTS", "KIND_WEIGHTS", "FUSION_PROFILES",
-    "FUSION_PROFILE_FILE", "RELEVANCE_TIERS", "QUERY_THREADS",
+    "FUSION_PROFILE_FILE", "RELEVANCE_TIERS", "QUERY_THREADS", "INGEST_ROOTS",
+    "STUCK_AFTER_MIN_SECONDS", "STUCK_AFTER_DURATION_FACTOR", "RECOVER_EVERY_SECONDS",
+    "MAX_ATTEMPTS",
 })
 
 

@@ -60,10 +60,12 @@ def rank_videos(query: Labelled, profile: Profile) -> list[tuple[str, float]]:
     hits = dict(query.hits)
     if profile.fusion.rescore == "dual_softmax" and query.rescored_text:
         hits["text"] = query.rescored_text
-    if profile.fusion.coverage > 0 and hits.get("bm25"):
-        hits["bm25"] = coverage_gate(hits["bm25"], query.coverage, profile.fusion.coverage)
+    gates = {}
+    if profile.fusion.coverage > 0:
+        gates["bm25"] = coverage_gate(query.coverage, profile.fusion.coverage)
     signals = {name: hits[name] for name in hits if profile.fusion.weight(name) > 0}
-    fused = search_service.weigh_kinds(fuse(signals, profile.fusion), profile.kind_weights)
+    fused = search_service.weigh_kinds(fuse(signals, profile.fusion, gates),
+                                       profile.kind_weights)
     return [(v.video_id, v.score) for v in group_by_video(fused, moments=1)]
 
 

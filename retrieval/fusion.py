@@ -36,6 +36,10 @@ segment's normalized score in signal ``i``)
     ``n_i > 0``; 0.0 if there are none.
     ``rrf``: ``sum(w_i / (rank_constant + rank_i))`` over the signals that
     returned the segment; raw scores are not used.
+    A gate (``fuse(..., gates={signal: {segment_id: factor}})``) moves each normalized value
+    of that signal towards its missing value: ``missing + (n - missing) * factor``, factor
+    clipped to [0, 1] and 0 for a segment the gate does not name; SignalScore.normalized
+    shows the gated value.
     A weight of 0 removes the signal from the combination (the result is 0.0
     when no positive weight is left) but it still appears in the explain data.
     Weights need not sum to 1. ``z_score`` is only valid with ``arithmetic``
@@ -146,7 +150,9 @@ class FusionSpec:
     rank_constant: int = 60
     lower_bounds: Mapping[str, float] = field(default_factory=dict)
     rescore: str = ""  # "dual_softmax": CAMoE re-scoring of the text signal (rescore.py)
-    coverage: float = 0.0  # > 0: BM25 scores times (share of query terms matched) ** coverage
+    # > 0: normalized BM25 values times (share of query terms matched) ** coverage; the
+    # caller (retrieval/search.py) passes those factors to fuse() as the bm25 gate.
+    coverage: float = 0.0
 
     def __post_init__(self) -> None:
         """Validate the spec and freeze its mappings."""
@@ -296,13 +302,22 @@ def _values(name: str, hits: Sequence[Hit], spec: FusionSpec) -> list[float]:
     return normalize(raw, spec.normalization, spec.lower_bounds.get(name))
 
 
-def _prepare(name: str, hits: Sequence[Hit], spec: FusionSpec) -> _Signal:
-    """De-duplicate and normalize one non-empty signal."""
+def _prepare(name: str, hits: Sequence[Hit], spec: FusionSpec,
+             gate: Mapping[str, float] | None = None) -> _Signal:
+    """De-duplicate and normalize one non-empty signal (then apply its gate, if any)."""
     unique = _dedupe(hits)
     values = _values(name, unique, spec)
     z_scored = spec.method != "rrf" and spec.normalization == "z_score"
     missing = min(values) if z_scored else 0.0
+    if gate is not None:
+        values = [missing + (value - missing) * _factor(gate, hit.segment_id)
+                  for hit, value in zip(unique, values, strict=True)]
     return _Signal(name, spec.weight(name), unique, tuple(values), missing)
+
+
+def _factor(gate: Mapping[str, float], segment_id: str) -> float:
+    """Return a segment's gate factor, clipped to [0, 1] (0 when the gate does not name it)."""
+    return min(1.0, max(0.0, float(gate.get(segment_id, 0.0))))
 
 
 def _arithmetic(pairs: Sequence[tuple[float, float]]) -> float:
@@ -377,10 +392,17 @@ def _order_key(segment: ScoredSegment) -> tuple[float, int, str]:
 
 
 def fuse(
-    signals: Mapping[str, Sequence[Hit]], spec: FusionSpec = FusionSpec()
+    signals: Mapping[str, Sequence[Hit]], spec: FusionSpec = FusionSpec(),
+    gates: Mapping[str, Mapping[str, float]] | None = None,
 ) -> list[ScoredSegment]:
-    """Fuse each signal's ranked hits into one ranking of segments."""
-    prepared = [_prepare(name, hits, spec) for name, hits in signals.items() if hits]
+    """Fuse each signal's ranked hits into one ranking of segments.
+
+    ``gates`` (optional) maps a signal to per-segment factors in [0, 1] applied to its
+    normalized values (towards the signal's missing value), e.g. BM25 coverage.
+    """
+    gates = gates or {}
+    prepared = [_prepare(name, hits, spec, gates.get(name))
+                for name, hits in signals.items() if hits]
     explain, videos = _explain(prepared)
     scored = [
         ScoredSegment(

@@ -19,11 +19,9 @@ or its neighbour, not another query).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
-
-from .documents import Hit
 
 
 def dual_softmax(query_sims: np.ndarray, bank_sims: np.ndarray, temperature: float = 0.05,
@@ -57,14 +55,13 @@ def sample_bank(vectors: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
     return vectors[np.sort(rng.choice(len(vectors), size=size, replace=False))]
 
 
-def coverage_gate(hits: Sequence[Hit], coverage: Mapping[str, float],
-                  exponent: float) -> list[Hit]:
-    """Scale each BM25 hit by (share of the query's terms its segment matched) ** exponent.
+
+def coverage_gate(coverage: Mapping[str, float], exponent: float) -> dict[str, float]:
+    """Return fuse()'s BM25 gate: (share of the query's terms a segment matched) ** exponent.
 
     BM25 ranks a segment that matches one incidental word of a long query at the top of its
     window, and min-max normalization then gives it the same 1.0 as a segment matching every
-    word; gating by coverage keeps such a hit from outvoting the dense signal.
+    word; gating the normalized value by coverage keeps such a hit from outvoting the dense
+    signal.
     """
-    gated = [Hit(h.segment_id, h.video_id, h.score * coverage.get(h.segment_id, 0.0) ** exponent)
-             for h in hits]
-    return sorted(gated, key=lambda hit: -hit.score)
+    return {segment_id: share ** exponent for segment_id, share in coverage.items()}

@@ -243,14 +243,15 @@ def search(request: SearchRequest) -> SearchResponse:
     else:
         hits = run_signals(request, backend, vectors, timer)
         relevance = best_similarity(hits.get("text", []))
+        gates = {}
         if request.fusion.coverage > 0 and hits.get("bm25"):
-            hits["bm25"] = coverage_gate(hits["bm25"], bm25_coverage(hits["bm25"], request.query),
-                                         request.fusion.coverage)
+            gates["bm25"] = coverage_gate(bm25_coverage(hits["bm25"], request.query),
+                                          request.fusion.coverage)
             timer("coverage")
         if request.fusion.rescore == "dual_softmax" and hits.get("text"):
             hits["text"] = dual_softmax_hits(hits["text"])
             timer("rescore")
-        fused = fuse(hits, request.fusion)
+        fused = fuse(hits, request.fusion, gates)
         sizes = {name: len(signal) for name, signal in hits.items()}
     videos = group_by_video(weigh_kinds(fused, request.kind_weights),
                             moments=max(request.moments * 3, 6))

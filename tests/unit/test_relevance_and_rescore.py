@@ -96,13 +96,23 @@ def test_dual_softmax_leaves_out_bank_queries_of_the_candidates_own_video() -> N
 
 def test_coverage_gate_keeps_a_full_match_and_shrinks_an_incidental_one() -> None:
     from retrieval.documents import Hit
+    from retrieval.fusion import fuse
     from retrieval.rescore import coverage_gate
 
-    hits = [Hit("oven", "a", 9.0), Hit("full", "b", 6.0), Hit("none", "c", 3.0)]
-    gated = coverage_gate(hits, {"oven": 0.25, "full": 1.0}, exponent=3)
-    assert [h.segment_id for h in gated] == ["full", "oven", "none"]
-    assert gated[0].score == 6.0 and gated[1].score == pytest.approx(9.0 / 64)
-    assert gated[2].score == 0.0  # unknown coverage counts as no match
+    bm25 = [Hit("oven", "a", 9.0), Hit("full", "b", 6.0), Hit("none", "c", 3.0)]
+    text = [Hit("full", "b", 0.50), Hit("oven", "a", 0.49), Hit("none", "c", 0.1)]
+    spec = FusionSpec("arithmetic", "min_max", {"bm25": 1.0, "text": 1.0})
+    gate = coverage_gate({"oven": 0.25, "full": 1.0}, exponent=3)
+    assert gate == {"oven": 1 / 64, "full": 1.0}
+    plain = fuse({"bm25": bm25, "text": text}, spec)
+    gated = fuse({"bm25": bm25, "text": text}, spec, {"bm25": gate})
+    assert plain[0].segment_id == "oven"  # BM25's 1.0 on one incidental word wins
+    assert gated[0].segment_id == "full"
+    assert gated[0].signals["bm25"].normalized == pytest.approx(0.5)  # (6-3)/(9-3), full match
+    assert gated[1].signals["bm25"].normalized == pytest.approx(1 / 64)
+    z_spec = FusionSpec("arithmetic", "z_score")
+    z_gated = fuse({"bm25": bm25}, z_spec, {"bm25": {}})  # nothing named: all at the minimum
+    assert len({s.score for s in z_gated}) == 1
 
 
 def test_fusion_options_in_evaluate_specs() -> None:
