@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import numpy as np
@@ -58,16 +59,23 @@ def build(n_segments: int, rng, words, weights, dim: int) -> None:
         backend.index(docs)
 
 
-def measure(queries: list[str]) -> dict:
+# The API's default profile (no fusion parameters) next to the earlier default, plain
+# arithmetic/min_max with equal weights, measured on the same catalog and queries.
+CONFIGURATIONS = {"default profile": {}, "arithmetic/min_max, equal weights":
+                  {"fusion": "arithmetic", "normalization": "min_max"}}
+
+
+def measure(queries: list[str], extra: dict[str, str]) -> dict:
     from retrieval.params import parse_request
     from retrieval.search import search
 
     for query in queries[:5]:
-        search(parse_request({"q": query}))  # warm caches and the vector matrix
-    totals, parts = [], {"encode": [], "knn": [], "bm25": [], "fuse": [], "hydrate": []}
+        search(parse_request({"q": query, **extra}))  # warm caches and the vector matrix
+    totals, parts = [], {"encode": [], "knn": [], "bm25": [], "coverage": [], "fuse": [],
+                         "hydrate": []}
     for query in queries:
         started = time.perf_counter()
-        response = search(parse_request({"q": query, "k": "10"}))
+        response = search(parse_request({"q": query, "k": "10", **extra}))
         totals.append((time.perf_counter() - started) * 1000)
         for key in parts:
             parts[key].append(response.timings_ms.get(key, 0.0))
@@ -104,16 +112,21 @@ def main() -> None:
         content /= content.sum()
         queries = [sentence(rng, words, content, int(rng.integers(2, 6)))
                    for _ in range(args.queries)]
-        row = {"segments": size, "build_s": round(build_s, 1), **measure(queries),
-               "peak_rss_mb": round(peak_rss_mb())}
-        results.append({k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()})
-        print(json.dumps(results[-1]), flush=True)
-    print("\n| segments | p50 ms | p95 ms | encode | knn | bm25 | fuse | hydrate |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for name, extra in CONFIGURATIONS.items():
+            row = {"segments": size, "configuration": name, "build_s": round(build_s, 1),
+                   **measure(queries, extra), "peak_rss_mb": round(peak_rss_mb()),
+                   "load_average_1m": round(os.getloadavg()[0], 2)}
+            results.append({k: round(v, 2) if isinstance(v, float) else v
+                            for k, v in row.items()})
+            print(json.dumps(results[-1]), flush=True)
+    print("\n| segments | configuration | p50 ms | p95 ms | encode | knn | bm25 | coverage | "
+          "fuse | hydrate | load |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['segments']:,} | {r['p50_ms']:.1f} | {r['p95_ms']:.1f} | "
-              f"{r['encode_p50_ms']:.1f} | {r['knn_p50_ms']:.1f} | {r['bm25_p50_ms']:.1f} | "
-              f"{r['fuse_p50_ms']:.1f} | {r['hydrate_p50_ms']:.1f} |")
+        print(f"| {r['segments']:,} | {r['configuration']} | {r['p50_ms']:.1f} | "
+              f"{r['p95_ms']:.1f} | {r['encode_p50_ms']:.1f} | {r['knn_p50_ms']:.1f} | "
+              f"{r['bm25_p50_ms']:.1f} | {r['coverage_p50_ms']:.1f} | {r['fuse_p50_ms']:.1f} | "
+              f"{r['hydrate_p50_ms']:.1f} | {r['load_average_1m']} |")
 
 
 if __name__ == "__main__":

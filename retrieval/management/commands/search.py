@@ -23,9 +23,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("query")
         parser.add_argument("--k", default="5")
-        parser.add_argument("--fusion", default="arithmetic")
-        parser.add_argument("--normalization", default="min_max")
+        parser.add_argument("--profile", default="",
+                            help="A named fusion profile (default: the API's default).")
+        parser.add_argument("--fusion", default="",
+                            help="arithmetic | geometric | harmonic | rrf (overrides the profile)")
+        parser.add_argument("--normalization", default="")
         parser.add_argument("--weights", default="")
+        parser.add_argument("--min-tier", default="", help="high | medium | low")
+        parser.add_argument("--all-moments", action="store_true",
+                            help="Also print low-tier moments (hidden by default).")
         parser.add_argument("--signals", default="", help="e.g. bm25 or text (default: all)")
         parser.add_argument("--backend", default="default")
         parser.add_argument("--explain", action="store_true")
@@ -35,7 +41,8 @@ class Command(BaseCommand):
     def handle(self, *args, **opts) -> None:
         params = {"q": opts["query"], "k": opts["k"], "fusion": opts["fusion"],
                   "normalization": opts["normalization"], "weights": opts["weights"],
-                  "signals": opts["signals"], "explain": str(opts["explain"])}
+                  "signals": opts["signals"], "explain": str(opts["explain"]),
+                  "profile": opts["profile"], "min_tier": opts["min_tier"]}
         try:
             request = parse_request(params, published_default=None if opts["all"] else True,
                                     backend=opts["backend"])
@@ -45,20 +52,24 @@ class Command(BaseCommand):
         if opts["json"]:
             self.stdout.write(json.dumps(response_json(response), indent=2))
             return
-        self._print(response)
+        self._print(response, opts["all_moments"])
 
-    def _print(self, response) -> None:
+    def _print(self, response, all_moments: bool = False) -> None:
         self.stdout.write(self.style.MIGRATE_HEADING(
             f'"{response.request.query}": {response.total} video(s), '
             f"{response.timings_ms['total']:.0f} ms"))
         for rank, match in enumerate(response.results, 1):
-            self.stdout.write(f"{rank}. {match.video.title}  (score {match.score:.3f})")
-            for moment in match.moments:
+            self.stdout.write(f"{rank}. {match.video.title}  (score {match.score:.3f}, "
+                              f"{match.tier} match)")
+            sure = [m for m in match.moments if all_moments or m.tier != "low"]
+            for moment in sure or match.moments[:1]:
                 self.stdout.write(f"     {clock(moment.start)}–{clock(moment.end)} "
                                   f"[{moment.kind}] {moment.snippet}")
-                if moment.explain:
-                    for name, s in moment.explain.items():
+                for name, s in (moment.explain or {}).items():
+                    if isinstance(s, dict):
                         self.stdout.write(f"         {name}: raw {s['raw']:.4f} → "
                                           f"{s['normalized']:.4f} (rank {s['rank']})")
+                    else:
+                        self.stdout.write(f"         {name}: {s:g}")
         if response.request.explain:
             self.stdout.write(f"timings (ms): {response.timings_ms}")
