@@ -17,6 +17,10 @@ TEST_OPENSEARCH_URL := http://127.0.0.1:$(REELSEARCH_OPENSEARCH_PORT)
 
 .PHONY: install system-deps demo test test-unit lint services-up services-down bench clean
 
+# deploy/settings.py defaults to DEBUG off and then needs DJANGO_SECRET_KEY; the demo and the
+# benchmarks run as local development (tests set this in tests/settings.py).
+demo bench: export DJANGO_DEBUG ?= 1
+
 install: system-deps $(VENV)/.installed
 
 # Debian packages, installed only when a command is missing.

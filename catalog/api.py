@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from retrieval.serialize import video_moments_json
 
-from .auth import HasApiKey
+from .auth import HasApiKey, is_privileged
 from .http import int_param, published_video
 from .models import Video, VideoStatus
 from .queries import keyframes_by_video, with_any_tag
@@ -85,8 +85,10 @@ def video_list(request: Request) -> Response:
 )
 @api_view(["GET"])
 def video_detail(request: Request, video_id: str) -> Response:
-    """Return a video with its keyframes and moments (its segments, or the best ones for q)."""
-    video = published_video(video_id)
+    """Return a video with its keyframes and moments (its segments, or the best ones for q).
+
+    Only published, ready videos, except to staff and API-key callers (404 otherwise)."""
+    video = published_video(video_id, privileged=is_privileged(request))
     context: dict = {"request": request}
     query = str(request.query_params.get("q") or "").strip()
     if query:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
@@ -68,6 +69,23 @@ class HasApiKey(BasePermission):
     def has_permission(self, request, view) -> bool:
         """Return True when the request was authenticated by an API key."""
         return isinstance(request.auth, ApiKey)
+
+
+def is_privileged(request) -> bool:
+    """True for a request with a valid API key, or from an active staff user's session.
+
+    Only these may see unpublished or unfinished videos (the `published` search filter,
+    detail pages of drafts). The staff user is the one logged in to Django's session (the
+    admin): DRF's `request.user` comes from API keys alone, and DRF overwrites the Django
+    request's `user` with it, so the session is read again here.
+    """
+    if isinstance(getattr(request, "auth", None), ApiKey):
+        return True
+    django_request = getattr(request, "_request", request)
+    if not hasattr(django_request, "session"):
+        return False
+    user = get_user(django_request)
+    return bool(user.is_active and user.is_staff)
 
 
 class ReadThrottle(AnonRateThrottle):

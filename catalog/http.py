@@ -19,7 +19,7 @@ from retrieval.backends import BackendUnavailable
 from retrieval.params import ParameterError
 
 from .auth import HasApiKey
-from .models import Video
+from .models import Video, VideoStatus
 
 
 def _flatten(detail: object, prefix: str = "") -> list[str]:
@@ -85,13 +85,18 @@ def float_param(params: Mapping[str, str], name: str, default: float, low: float
 
 # -- lookups ------------------------------------------------------------------------------
 
-def published_video(video_id: str) -> Video:
-    """Return the published video with this id, or raise NotFound (also for non-UUID ids)."""
+def published_video(video_id: str, *, privileged: bool = False) -> Video:
+    """Return the published, ready video with this id, or raise NotFound (also for non-UUID
+    ids). `privileged` callers (staff, API keys: see catalog.auth.is_privileged) get any
+    video, so that drafts and failed videos can be inspected."""
     try:
         pk = uuid.UUID(str(video_id))
     except ValueError:
         raise NotFound(f"No video with id {video_id!r}.") from None
-    video = Video.objects.filter(pk=pk, published=True).first()
+    videos = Video.objects.filter(pk=pk)
+    if not privileged:
+        videos = videos.filter(published=True, status=VideoStatus.READY)
+    video = videos.first()
     if video is None:
         raise NotFound(f"No video with id {video_id!r}.")
     return video

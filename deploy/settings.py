@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("REELSEARCH_VAR_DIR", BASE_DIR / "var"))
@@ -25,9 +28,45 @@ def env_list(name: str, default: str = "") -> list[str]:
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-development-key-change-me")
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# Off unless DJANGO_DEBUG says otherwise (`make demo` and tests/settings.py turn it on).
+DEBUG = env_bool("DJANGO_DEBUG", False)
+# A public fallback key would let anyone forge sessions, password resets and signed values,
+# so only DEBUG (local development) gets one.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "set DJANGO_SECRET_KEY to a long random string (e.g. the output of `python -c "
+            "'import secrets; print(secrets.token_urlsafe(50))'`), or DJANGO_DEBUG=1 for "
+            "local development only.")
+    SECRET_KEY = "insecure-development-key-change-me"  # noqa: S105 (DEBUG only)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+
+# --- HTTPS (`manage.py check --deploy` is clean with DEBUG off, a key and ALLOWED_HOSTS) ---
+# DJANGO_HTTPS (default: on when DEBUG is off) says the site is reached over HTTPS: session
+# and CSRF cookies are Secure and HSTS is sent (DJANGO_HSTS_SECONDS, default one year). Set
+# it to 0 only for plain-HTTP serving on a trusted network. Behind a proxy that terminates
+# TLS, set DJANGO_TLS_PROXY=1 so that its X-Forwarded-Proto header is trusted (the proxy
+# must set it, overwriting what clients send).
+HTTPS = env_bool("DJANGO_HTTPS", not DEBUG)
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "31536000" if HTTPS else "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+# Redirecting http:// to https:// is the TLS terminator's job (a proxy or load balancer in
+# front of gunicorn); DJANGO_SECURE_SSL_REDIRECT=1 makes Django do it too.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+if env_bool("DJANGO_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# Deliberate choices, so `check --deploy` does not warn about them:
+#   security.W008: no redirect to HTTPS in Django by default (see SECURE_SSL_REDIRECT above);
+#   security.W005, security.W021: HSTS covers subdomains and asks for preloading only when
+#   DJANGO_HSTS_INCLUDE_SUBDOMAINS / DJANGO_HSTS_PRELOAD say so (they bind the whole domain).
+SILENCED_SYSTEM_CHECKS = ["security.W008", "security.W005", "security.W021"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -135,6 +174,9 @@ REELSEARCH = {
     "MOMENTS_PER_VIDEO": 3,
     "WORK_DIR": os.environ.get("REELSEARCH_WORK_DIR", str(VAR_DIR / "work")),
     "MAX_UPLOAD_BYTES": int(os.environ.get("REELSEARCH_MAX_UPLOAD_BYTES", str(2 * 1024**3))),
+    # `manage.py ingest` follows a symbolic link only when its target lies under one of these
+    # folders (REELSEARCH_INGEST_ROOTS, comma separated); empty = refuse every link.
+    "INGEST_ROOTS": env_list("REELSEARCH_INGEST_ROOTS"),
     "RECOMMEND_HALF_LIFE_DAYS": float(os.environ.get("REELSEARCH_RECOMMEND_HALF_LIFE_DAYS", "14")),
     # Serve MEDIA_URL from Django with Range support (development, tests); off in production.
     "SERVE_MEDIA": env_bool("REELSEARCH_SERVE_MEDIA", DEBUG),
@@ -224,6 +266,26 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 if os.environ.get("CELERY_BROKER_KEYPREFIX"):  # several deployments (or test runs) on one Redis
     CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] = os.environ["CELERY_BROKER_KEYPREFIX"]
+
+# --- Cache: holds the anonymous read throttle's counters (catalog.auth.ReadThrottle) ---
+# Redis, shared by every process and host: REELSEARCH_CACHE_URL, or else the Redis server
+# of CELERY_BROKER_URL with database REELSEARCH_CACHE_DB (default 1, apart from the broker's
+# queues, as clearing a cache flushes its whole database). With neither, a local-memory
+# cache: each process then counts on its own (N gunicorn workers allow N times the rate).
+def _cache_url() -> str:
+    url = os.environ.get("REELSEARCH_CACHE_URL", "").strip()
+    broker = os.environ.get("CELERY_BROKER_URL", "").strip()
+    if not url and broker.startswith(("redis://", "rediss://")):
+        url = urlunsplit(urlsplit(broker)._replace(
+            path=f"/{os.environ.get('REELSEARCH_CACHE_DB', '1')}"))
+    return url
+
+
+CACHES = {"default": (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url(),
+     "KEY_PREFIX": os.environ.get("REELSEARCH_CACHE_PREFIX", "reelsearch")}
+    if _cache_url() else
+    {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"})}
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

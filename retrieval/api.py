@@ -13,7 +13,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from catalog.auth import HasApiKey
+from catalog.auth import HasApiKey, is_privileged
 from catalog.http import float_param, int_param, published_video
 from catalog.queries import keyframes_by_video
 from catalog.serializers import RecommendationSerializer, VideoSummarySerializer
@@ -56,6 +56,10 @@ SEARCH_PARAMETERS = [
     OpenApiParameter("language", OpenApiTypes.STR),
     OpenApiParameter("min_duration", OpenApiTypes.NUMBER),
     OpenApiParameter("max_duration", OpenApiTypes.NUMBER),
+    OpenApiParameter("published", OpenApiTypes.BOOL,
+                     description="Staff or API key only: false searches unpublished videos "
+                                 "(default true). Ignored for anonymous requests, which "
+                                 "always get published videos."),
 ]
 
 
@@ -64,8 +68,12 @@ SEARCH_PARAMETERS = [
 @permission_classes([AllowAny])
 def search_view(request: Request) -> Response:
     """Search published videos and their moments."""
+    params = request.query_params
+    if not is_privileged(request):  # anonymous callers only ever see published videos
+        params = params.copy()
+        params.pop("published", None)
     try:
-        search_request = parse_request(request.query_params, published_default=True)
+        search_request = parse_request(params, published_default=True)
     except ParameterError as exc:
         return Response({"error": str(exc)}, status=400)
     try:

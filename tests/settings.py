@@ -4,9 +4,18 @@ import os
 import tempfile
 
 os.environ.setdefault("REELSEARCH_VAR_DIR", tempfile.mkdtemp(prefix="reelsearch-test-"))
+# deploy/settings.py defaults to DEBUG off and refuses to start without a key there. Tests run
+# as in development (media served by Django, no HTTPS-only cookies), with a key of their own;
+# set in the environment so that `manage.py` and `celery worker` subprocesses get them too.
+os.environ.setdefault("DJANGO_DEBUG", "1")
+os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-key-" + "x" * 50)
 
 from deploy.settings import *  # noqa: E402,F403
 
 # A file, not SQLite's in-memory test database, so that a `celery worker` subprocess started
 # by the integration tests (tests/integration/test_celery_worker.py) sees the same data.
 DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405
+
+# Throttle counters stay in this process, even when REELSEARCH_CACHE_URL or a Redis
+# CELERY_BROKER_URL is set: tests clear the cache, which would flush a shared Redis database.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -1,12 +1,25 @@
-"""Register media files in the catalog (used by the `ingest` command)."""
+"""Register media files in the catalog (used by the `ingest` command).
+
+Only regular files are ingested. Paths are resolved first: a symbolic link (named directly,
+found inside a folder, or anywhere along a named path) is followed only when its target lies
+under one of REELSEARCH["INGEST_ROOTS"] (env REELSEARCH_INGEST_ROOTS, comma separated); with
+no roots configured every symbolic link is refused. Otherwise a link to /etc/passwd named
+`x.mp4` would be copied into MEDIA_ROOT and served from there.
+
+Messages name files by their name only, never by the server's absolute paths.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+from django.conf import settings
 from django.core.files import File
 from django.db import transaction
 
@@ -17,6 +30,7 @@ from .tasks import enqueue_video
 
 MEDIA_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts",
                   ".m4a", ".mp3", ".wav", ".ogg", ".opus", ".flac"}
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 @dataclass(frozen=True)
@@ -25,61 +39,161 @@ class Registration:
 
     path: Path
     video: Video | None
-    action: str  # "created", "skipped", "retried", "missing"
+    action: str  # "created", "skipped", "retried", "missing", "refused"
     message: str = ""
 
 
 def sha256_of(path: Path) -> str:
     """Return the hex SHA-256 of a file."""
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1024 * 1024), b""):
-            digest.update(block)
+        return _sha256_of_handle(handle)
+
+
+def _sha256_of_handle(handle: BinaryIO) -> str:
+    digest = hashlib.sha256()
+    for block in iter(lambda: handle.read(1024 * 1024), b""):
+        digest.update(block)
     return digest.hexdigest()
 
 
+def ingest_roots() -> list[Path]:
+    """Return the resolved folders that symbolic links may point into (may be empty)."""
+    raw = settings.REELSEARCH.get("INGEST_ROOTS") or []
+    if isinstance(raw, str):
+        raw = raw.split(",")
+    return [Path(str(root).strip()).expanduser().resolve() for root in raw if str(root).strip()]
+
+
+def _under_roots(target: Path, roots: list[Path]) -> bool:
+    return any(target == root or target.is_relative_to(root) for root in roots)
+
+
+def _has_media_suffix(path: Path) -> bool:
+    return path.suffix.lower() in MEDIA_SUFFIXES
+
+
 def expand(paths: list[Path]) -> Iterator[Path]:
-    """Yield named files as given, and media files found under named folders (sorted)."""
+    """Yield named paths as given, and media entries found under named folders (sorted).
+
+    Folders are walked without following symbolic links, except links to folders under the
+    ingest roots. Everything with a media suffix is yielded, whatever it is (a link, a
+    folder named `x.mp4`, a FIFO), so that `register` refuses it with a message rather than
+    skipping it silently.
+    """
+    roots = ingest_roots()
     for path in paths:
-        if path.is_dir():
-            yield from sorted(p for p in path.rglob("*")
-                              if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
+        if path.is_dir() and not _has_media_suffix(path) and _symlink_allowed(path, roots):
+            yield from sorted(_walk(path, roots, {path.resolve()}), key=str)
         else:
             yield path
 
 
+def _symlink_allowed(path: Path, roots: list[Path]) -> bool:
+    """True when no symbolic link is on the path, or the path resolves under the roots."""
+    absolute = Path(os.path.abspath(path))
+    resolved = absolute.resolve()
+    return resolved == absolute or _under_roots(resolved, roots)
+
+
+def _walk(folder: Path, roots: list[Path], seen: set[Path]) -> Iterator[Path]:
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        path = folder / entry.name
+        try:
+            if entry.is_symlink():
+                target = path.resolve()
+                if target.is_dir():
+                    if not _under_roots(target, roots) or _has_media_suffix(path):
+                        yield path  # refused (or a folder named like a file) by register
+                    elif target not in seen:
+                        seen.add(target)
+                        yield from _walk(path, roots, seen)
+                elif _has_media_suffix(path):
+                    yield path
+            elif entry.is_dir(follow_symlinks=False):
+                if _has_media_suffix(path):
+                    yield path  # register answers "is a folder"
+                else:
+                    yield from _walk(path, roots, seen)
+            elif _has_media_suffix(path):
+                yield path
+        except OSError:
+            if _has_media_suffix(path):
+                yield path
+
+
+def _refuse(path: Path, message: str) -> Registration:
+    return Registration(path, None, "refused", f"{path.name}: {message}")
+
+
+def _open_checked(path: Path) -> tuple[BinaryIO | None, Registration | None]:
+    """Open a path to ingest, or say why it may not be ingested."""
+    absolute = Path(os.path.abspath(path))
+    if not os.path.lexists(absolute):
+        return None, Registration(path, None, "missing", f"{path.name}: no such file.")
+    roots = ingest_roots()
+    resolved = absolute.resolve()
+    if resolved != absolute and not _under_roots(resolved, roots):
+        where = ("no REELSEARCH_INGEST_ROOTS are configured, so links are not followed"
+                 if not roots else "its target is outside REELSEARCH_INGEST_ROOTS")
+        return None, _refuse(path, f"is a symbolic link (or lies behind one) and {where}; "
+                                   "refused. Name the file itself.")
+    if not resolved.exists():
+        return None, Registration(path, None, "missing",
+                                  f"{path.name}: no such file (a broken symbolic link).")
+    if resolved.is_dir():
+        return None, _refuse(path, "is a folder, not a media file; refused. Name the files "
+                                   "in it, or a folder whose name has no media suffix.")
+    try:
+        fd = os.open(resolved, os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        return None, _refuse(path, f"cannot be opened ({exc.strerror or 'error'}).")
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        return None, _refuse(path, "is not a regular file (a device, FIFO or socket); refused.")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb"), None
+
+
 def register(path: Path, metadata: dict | None = None) -> Registration:
     """Add a file to the catalog (processing starts on commit), unless it is already there."""
-    if not path.is_file():
-        return Registration(path, None, "missing", f"{path}: no such file.")
-    digest = sha256_of(path)
-    existing = Video.objects.filter(sha256=digest).order_by("created_at").first()
-    if existing is not None and existing.status != VideoStatus.FAILED:
-        if (stuck := requeue_if_stuck(existing)) is not None:  # a dead worker's, say
+    handle, problem = _open_checked(path)
+    if problem is not None:
+        return problem
+    with handle:
+        digest = _sha256_of_handle(handle)
+        existing = Video.objects.filter(sha256=digest).order_by("created_at").first()
+        if existing is not None and existing.status != VideoStatus.FAILED:
+            if (stuck := requeue_if_stuck(existing)) is not None:  # a dead worker's, say
+                existing.refresh_from_db()
+                return Registration(path, existing, "requeued",
+                                    f"was stuck ({stuck.status}, no activity for "
+                                    f"{stuck.idle_seconds:.0f} s); requeued from {stuck.stage}.")
+            return Registration(path, existing, "skipped",
+                                f"already in the catalog as {existing.title!r} ({existing.pk}).")
+        if existing is not None:
+            Video.objects.filter(pk=existing.pk).update(
+                status=VideoStatus.PENDING, error="", stage="", progress=0.0)
+            enqueue_video(str(existing.pk))
             existing.refresh_from_db()
-            return Registration(path, existing, "requeued",
-                                f"was stuck ({stuck.status}, no activity for "
-                                f"{stuck.idle_seconds:.0f} s); requeued from {stuck.stage}.")
-        return Registration(path, existing, "skipped",
-                            f"already in the catalog as {existing.title!r} ({existing.pk}).")
-    if existing is not None:
-        Video.objects.filter(pk=existing.pk).update(
-            status=VideoStatus.PENDING, error="", stage="", progress=0.0)
-        enqueue_video(str(existing.pk))
-        existing.refresh_from_db()
-        return Registration(path, existing, "retried", "was failed; processing it again.")
-    return Registration(path, _create(path, digest, metadata or {}), "created")
+            return Registration(path, existing, "retried", "was failed; processing it again.")
+        handle.seek(0)
+        return Registration(path, _create(path, handle, digest, metadata or {}), "created")
 
 
-def _create(path: Path, digest: str, metadata: dict) -> Video:
+def _create(path: Path, handle: BinaryIO, digest: str, metadata: dict) -> Video:
     video = Video(
         title=metadata.get("title") or path.stem.replace("_", " ").replace("-", " ").strip(),
         description=metadata.get("description", ""), tags=list(metadata.get("tags", [])),
         language=metadata.get("language", "en"), original_name=path.name, sha256=digest,
-        size_bytes=path.stat().st_size,
+        size_bytes=os.fstat(handle.fileno()).st_size,
     )
-    with transaction.atomic(), path.open("rb") as handle:
-        video.source.save(path.name, File(handle), save=False)
+    with transaction.atomic():
+        video.source.save(path.name, File(handle, name=path.name), save=False)
         video.save()
     video.refresh_from_db()
     return video

@@ -9,6 +9,7 @@ from django.http import Http404
 from django.test import RequestFactory
 
 from catalog.media import byte_range, serve_media
+from catalog.models import Video, VideoStatus
 
 
 @pytest.mark.parametrize("header,expected", [
@@ -27,10 +28,13 @@ def test_unsatisfiable_ranges(header):
 
 
 @pytest.fixture
-def clip(settings) -> Path:
+def clip(settings, db) -> Path:
+    """A file of a published, ready video (the view serves only catalog files)."""
     path = Path(settings.MEDIA_ROOT) / "videos" / "clip.mp4"
     path.parent.mkdir(parents=True)
     path.write_bytes(bytes(range(256)) * 4)
+    Video.objects.bulk_create([Video(title="Clip", source="videos/clip.mp4",
+                                     status=VideoStatus.READY)])
     return path
 
 

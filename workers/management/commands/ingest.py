@@ -1,4 +1,9 @@
-"""Register files or folders of videos and process them, with a progress bar per file."""
+"""Register files or folders of videos and process them, with a progress bar per file.
+
+Only regular files are ingested: symbolic links are followed only into
+REELSEARCH["INGEST_ROOTS"], and folders named like media files are refused (see
+workers/ingest.py); each refusal is reported and makes the command exit non-zero.
+"""
 
 from __future__ import annotations
 
@@ -70,7 +75,7 @@ class Command(BaseCommand):
             pipeline.observers.remove(observe)
             if bar is not None:
                 bar.close()
-        if outcome.action == "missing":
+        if outcome.action in {"missing", "refused"}:
             self.stderr.write(self.style.ERROR(f"✗ {outcome.message}"))
             return None
         if outcome.message:
