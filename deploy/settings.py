@@ -170,6 +170,9 @@ REELSEARCH = {
     "QUERY_THREADS": int(os.environ.get("REELSEARCH_QUERY_THREADS", "1")),
     "CHUNK_TARGET_SECONDS": float(os.environ.get("REELSEARCH_CHUNK_SECONDS", "15")),
     "CHUNK_OVERLAP_SECONDS": float(os.environ.get("REELSEARCH_CHUNK_OVERLAP", "3")),
+    # Sentence units (2-8 s) that moments are localised over (workers/pipeline/segment.py).
+    "SENTENCE_MIN_SECONDS": float(os.environ.get("REELSEARCH_SENTENCE_MIN_SECONDS", "2.0")),
+    "SENTENCE_MAX_SECONDS": float(os.environ.get("REELSEARCH_SENTENCE_MAX_SECONDS", "8.0")),
     "SIGNAL_WINDOW": int(os.environ.get("REELSEARCH_SIGNAL_WINDOW", "150")),
     "MOMENTS_PER_VIDEO": 3,
     "WORK_DIR": os.environ.get("REELSEARCH_WORK_DIR", str(VAR_DIR / "work")),
@@ -211,10 +214,11 @@ REELSEARCH = {
     "VISUAL_WINDOW_SECONDS": float(os.environ.get("REELSEARCH_VISUAL_WINDOW", "3.0")),
     "CONCEPTS_PER_WINDOW": int(os.environ.get("REELSEARCH_CONCEPTS_PER_WINDOW", "10")),
     "CONCEPT_MIN_PROBABILITY": float(os.environ.get("REELSEARCH_CONCEPT_MIN_PROB", "0.02")),
+    # Concept labels below this pooled probability are neither searchable (BM25) nor shown;
+    # they still shape the segment's vector. Applied at indexing time (reindex to change).
+    "CONCEPT_TEXT_MIN_PROBABILITY": float(os.environ.get("REELSEARCH_CONCEPT_TEXT_MIN_PROB",
+                                                         "0.15")),
     "AUTO_TAGS": int(os.environ.get("REELSEARCH_AUTO_TAGS", "5")),
-    # Sentence units (2-8 s) that moments are localised over (workers/pipeline/segment.py).
-    "SENTENCE_MIN_SECONDS": float(os.environ.get("REELSEARCH_SENTENCE_MIN_SECONDS", "2.0")),
-    "SENTENCE_MAX_SECONDS": float(os.environ.get("REELSEARCH_SENTENCE_MAX_SECONDS", "8.0")),
     "AUTO_TAG_MIN_SCORE": float(os.environ.get("REELSEARCH_AUTO_TAG_MIN_SCORE", "0.15")),
     # On-screen text (PP-OCR via rapidocr-onnxruntime).
     "OCR_ENABLED": env_bool("REELSEARCH_OCR", True),
@@ -230,6 +234,19 @@ REELSEARCH = {
     # multiplier per segment kind applied to fused segment scores (1.0 = neutral).
     "SIGNAL_WEIGHTS": {"bm25": 1.0, "text": 1.0, "visual": 1.0},
     "KIND_WEIGHTS": {"speech": 1.0, "ocr": 1.0, "visual": 1.0, "metadata": 1.0},
+    # Named fusion profiles (retrieval/profiles.py); "default" ranks a request that names
+    # no fusion. `manage.py tune_fusion` writes fitted ones to FUSION_PROFILE_FILE. The
+    # default was chosen on the shipped benchmarks (README, "Evaluation"): z-scores, led by
+    # the dense signal, with BM25 at 0.3 and gated by the share of query terms a segment
+    # matches (cubed), so that one incidental word cannot outvote the dense signal.
+    "FUSION_PROFILES": {
+        "default": {"method": "arithmetic", "normalization": "z_score",
+                    "weights": {"bm25": 0.3, "text": 1.0}, "coverage": 3.0},
+    },
+    "FUSION_PROFILE_FILE": os.environ.get("REELSEARCH_FUSION_PROFILE_FILE",
+                                          str(VAR_DIR / "fusion_profiles.json")),
+    # Lowest relevance (best query-segment cosine) of the high and medium tiers.
+    "RELEVANCE_TIERS": {"high": 0.4, "medium": 0.3},
 }
 
 # --- Celery: eager without a broker, Redis when CELERY_BROKER_URL is set ---
@@ -256,10 +273,6 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # REELSEARCH["RECOVER_EVERY_SECONDS"]) brings a dead worker's video back within minutes.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": int(os.environ.get(
-    # Concept labels below this pooled probability are neither searchable (BM25) nor shown;
-    # they still shape the segment's vector. Applied at indexing time (reindex to change).
-    "CONCEPT_TEXT_MIN_PROBABILITY": float(os.environ.get("REELSEARCH_CONCEPT_TEXT_MIN_PROB",
-                                                         "0.15")),
         "CELERY_VISIBILITY_TIMEOUT", str(CELERY_TASK_TIME_LIMIT + 300))),
     "unacked_restore_interval": int(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", "30")),
     "unacked_restore_throttle": 1,
@@ -296,32 +309,6 @@ REST_FRAMEWORK = {
     # Anonymous reads are throttled per client IP; requests with an API key are not.
     "DEFAULT_THROTTLE_CLASSES": ["catalog.auth.ReadThrottle"],
     "DEFAULT_THROTTLE_RATES": {"anon": os.environ.get("REELSEARCH_READ_RATE", "1200/minute")},
-    # Named fusion profiles (retrieval/profiles.py); "default" ranks a request that names
-    # no fusion. `manage.py tune_fusion` writes fitted ones to FUSION_PROFILE_FILE. The
-    # default was chosen on the shipped benchmarks (README, "Evaluation"): z-scores, led by
-    # the dense signal, with BM25 at 0.3 and gated by the share of query terms a segment
-    # matches (cubed), so that one incidental word cannot outvote the dense signal.
-    "FUSION_PROFILES": {
-        "default": {"method": "arithmetic", "normalization": "z_score",
-                    "weights": {"bm25": 0.3, "text": 1.0}, "coverage": 3.0},
-    },
-    "FUSION_PROFILE_FILE": os.environ.get("REELSEARCH_FUSION_PROFILE_FILE",
-                                          str(VAR_DIR / "fusion_profiles.json")),
-    # Lowest relevance (best query-segment cosine) of the high and medium tiers.
-    "RELEVANCE_TIERS": {"high": 0.4, "medium": 0.3},
-    # Named fusion profiles (retrieval/profiles.py); "default" ranks a request that names
-    # no fusion. `manage.py tune_fusion` writes fitted ones to FUSION_PROFILE_FILE. The
-    # default was chosen on the shipped benchmarks (README, "Evaluation"): dense-led, with
-    # BM25 at 0.3 and gated by the share of query terms a segment matches (cubed), so that
-    # one incidental word cannot outvote the dense signal.
-    "FUSION_PROFILES": {
-        "default": {"method": "arithmetic", "normalization": "min_max",
-                    "weights": {"bm25": 0.3, "text": 1.0}, "coverage": 3.0},
-    },
-    "FUSION_PROFILE_FILE": os.environ.get("REELSEARCH_FUSION_PROFILE_FILE",
-                                          str(VAR_DIR / "fusion_profiles.json")),
-    # Lowest relevance (best query-segment cosine) of the high and medium tiers.
-    "RELEVANCE_TIERS": {"high": 0.4, "medium": 0.3},
     "NUM_PROXIES": int(os.environ.get("REELSEARCH_NUM_PROXIES", "0")),
     "EXCEPTION_HANDLER": "catalog.http.exception_handler",
 }
