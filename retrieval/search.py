@@ -318,9 +318,16 @@ def bm25_coverage(hits: list[Hit], query: str) -> dict[str, float]:
 
 
 def best_similarity(text_hits: list[Hit]) -> dict[str, float]:
-    """Return each video's best cosine similarity in the text signal's window."""
+    """Return each video's best cosine similarity in the text signal's window.
+
+    Visual (concept) segments are left out: their vector mixes every pooled class, weak ones
+    included, so a query naming a class nobody is sure of would look relevant. A confident
+    concept moment still counts once it is shown (see hydrate).
+    """
     best: dict[str, float] = {}
     for hit in text_hits:
+        if kind_of(hit.segment_id) == "visual":
+            continue
         if hit.score > best.get(hit.video_id, -2.0):
             best[hit.video_id] = hit.score
     return best

@@ -88,3 +88,10 @@ def test_term_overlap_matches_crude_stems() -> None:
     assert term_overlap("Bake it in two ovens", ["ovens", "baking"]) == 1.0
     assert term_overlap("a microwave", ["oven"]) == 0.0
     assert term_overlap("anything", []) == 0.0
+
+
+def test_the_tail_of_a_sentence_cut_at_max_len_joins_it() -> None:
+    words = words_of(" ".join(f"w{n}" for n in range(21)) + " rock.")  # 8.8 s, one sentence
+    units = sentence_units(words, min_len=2.0, max_len=8.0)
+    assert all(u.end - u.start >= 2.0 for u in units)
+    assert units[-1].text.endswith("rock.")

@@ -123,3 +123,12 @@ def test_fusion_options_in_evaluate_specs() -> None:
     assert fusion_key(spec) == "arithmetic/min_max/bm25=0.3/coverage=3,dual_softmax"
     with pytest.raises(ValueError, match="coverage"):
         FusionSpec(coverage=-1)
+
+
+def test_relevance_ignores_concept_vectors_that_are_not_shown() -> None:
+    from retrieval.documents import Hit
+    from retrieval.search import best_similarity
+
+    hits = [Hit("v1:visual:0", "v1", 0.7), Hit("v1:speech:0", "v1", 0.2),
+            Hit("v2:sentence:3", "v2", 0.5)]
+    assert best_similarity(hits) == {"v1": 0.2, "v2": 0.5}

@@ -110,8 +110,13 @@ def _merge_short(units: list[Chunk], min_len: float, max_len: float, max_gap: fl
 
 
 def _joinable(a: Chunk, b: Chunk, min_len: float, max_len: float, max_gap: float) -> bool:
+    """Join a short unit to its neighbour when no pause separates them.
+
+    The joined unit may pass max_len by up to min_len, so that the tail of a sentence that
+    was cut at max_len ("… into new rock.") never stands alone as a fraction of a second.
+    """
     short = (a.end - a.start) < min_len or (b.end - b.start) < min_len
-    return short and b.start - a.end <= max_gap and b.end - a.start <= max_len
+    return short and b.start - a.end <= max_gap and b.end - a.start <= max_len + min_len
 
 
 def metadata_text(title: str, description: str, tags: list[str]) -> str:
