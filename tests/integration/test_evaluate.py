@@ -69,7 +69,12 @@ def shared_evaluation(media_tools, clips, tmp_path_factory, django_db_setup, dja
                          "--out", str(root / run), "--fusion", "arithmetic", "--fusion", "rrf",
                          stdout=out)
             outputs.append((root / run, out.getvalue(), Video.objects.count()))
-        yield {"runs": outputs, "spans": spans}
+        tuned = io.StringIO()
+        call_command("tune_fusion", "--manifest", str(bench / "manifest.jsonl"), "--in-place",
+                     "--out", str(root / "tune"), "--folds", "2", "--name", "mine",
+                     "--output", str(root / "profiles.json"), stdout=tuned)
+        yield {"runs": outputs, "spans": spans, "tuned": tuned.getvalue(),
+               "profiles": root / "profiles.json"}
         Video.objects.all().delete()
         reset_backends()
 
@@ -164,3 +169,25 @@ def test_default_run_isolates_its_catalog_in_the_workdir(media_tools, tmp_path):
     report = (tmp_path / "out" / "report.md").read_text()
     assert "`broken`" in report and "`missing`" in report
     assert "Throwaway catalog and index" in out.getvalue()
+
+
+def test_tune_fusion_reports_held_out_folds_and_saves_a_named_profile(shared_evaluation):
+    printed = shared_evaluation["tuned"]
+    assert printed.count("fold ") == 2 and "held-out R@1: tuned" in printed
+    saved = json.loads(shared_evaluation["profiles"].read_text())["profiles"]["mine"]
+    assert saved["about"]["queries"] == 7 and saved["about"]["folds"] == 2
+    assert 0 <= saved["about"]["held_out_r1"] <= 1
+    assert saved["method"] in {"arithmetic", "rrf"} and "bm25" in saved["weights"]
+    from retrieval.params import parse_request
+    from retrieval.profiles import get_profile
+
+    with override_settings(REELSEARCH={**_reelsearch(), "FUSION_PROFILE_FILE":
+                                       str(shared_evaluation["profiles"])}):
+        assert get_profile("mine").as_settings()["weights"] == saved["weights"]
+        assert parse_request({"q": "bread", "profile": "mine"}).profile == "mine"
+
+
+def _reelsearch() -> dict:
+    from django.conf import settings
+
+    return dict(settings.REELSEARCH)
