@@ -150,10 +150,18 @@ def _stem(word: str) -> str:
     return word
 
 
-def term_overlap(text: str, terms: Sequence[str]) -> float:
-    """Return the share of query terms (crudely stemmed) that occur in a text."""
+def term_patterns(terms: Sequence[str]) -> list[re.Pattern[str]]:
+    """Compile one pattern per query term: a word that starts with the term's crude stem."""
+    return [re.compile(rf"\b{re.escape(_stem(term))}") for term in terms]
+
+
+def term_overlap(text: str, terms: Sequence[str] | Sequence[re.Pattern[str]]) -> float:
+    """Return the share of query terms (crudely stemmed) that occur in a text.
+
+    ``terms`` may be compiled already (term_patterns) when many texts are scored.
+    """
     if not terms:
         return 0.0
-    words = {_stem(word) for word in re.findall(r"\w+", text.lower())}
-    stems = [_stem(term) for term in terms]
-    return sum(1 for stem in stems if any(word.startswith(stem) for word in words)) / len(stems)
+    patterns = terms if isinstance(terms[0], re.Pattern) else term_patterns(terms)
+    lowered = text.lower()
+    return sum(1 for pattern in patterns if pattern.search(lowered)) / len(patterns)

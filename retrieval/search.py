@@ -42,6 +42,7 @@ from .moments import (
     localize,
     snippet,
     term_overlap,
+    term_patterns,
 )
 from .profiles import DEFAULT as DEFAULT_PROFILE
 from .profiles import get_profile
@@ -309,11 +310,11 @@ def dual_softmax_hits(hits: list[Hit], temperature: float = 0.05) -> list[Hit]:
 
 def bm25_coverage(hits: list[Hit], query: str) -> dict[str, float]:
     """Return the share of the query's terms (crudely stemmed) each BM25 hit's text holds."""
-    terms = query_terms(query)
+    patterns = term_patterns(query_terms(query))
     floor = concept_floor()
     rows = Segment.objects.filter(pk__in=[h.segment_id for h in hits]).values_list(
         "id", "kind", "text")
-    return {sid: term_overlap(searchable_text(kind, text, floor), terms)
+    return {sid: term_overlap(searchable_text(kind, text, floor), patterns)
             for sid, kind, text in rows}
 
 
