@@ -17,6 +17,7 @@ from django.core.management import CommandError, call_command
 from catalog.models import Segment, Video, VideoStatus
 from retrieval.backends import get_backend, reset_backends
 from retrieval.documents import Filters, SegmentDoc
+from retrieval.fusion import FusionSpec
 from retrieval.search import SearchRequest, search
 
 pytestmark = [pytest.mark.opensearch, pytest.mark.django_db]
@@ -165,16 +166,21 @@ def test_search_service_ranks_the_same_with_server_side_fusion(backend) -> None:
         pytest.skip(reason="the node has no neural-search plugin (hybrid query)")
     make_catalog(videos=6)
     reindex()
-    request = SearchRequest("volcano eruption bread", signals=("bm25",), backend="opensearch")
+    plain = FusionSpec()  # a spec the server can run (the default profile gates BM25)
+    request = SearchRequest("volcano eruption bread", signals=("bm25",), backend="opensearch",
+                            fusion=plain)
     client = search(request)
     server = search(SearchRequest("volcano eruption bread", signals=("bm25",),
-                                  backend="opensearch", server_fusion=True))
+                                  backend="opensearch", server_fusion=True, fusion=plain))
     assert set(server.signal_sizes) == {"hybrid"} and set(client.signal_sizes) == {"bm25"}
     assert [m.video.pk for m in server.results] == [m.video.pk for m in client.results]
     assert len(client.results) == 4
     explained = search(SearchRequest("volcano", signals=("bm25",), backend="opensearch",
-                                     server_fusion=True, explain=True))
+                                     server_fusion=True, explain=True, fusion=plain))
     assert set(explained.signal_sizes) == {"bm25"}  # explain needs per-signal scores
+    gated = search(SearchRequest("volcano eruption bread", signals=("bm25",),
+                                 backend="opensearch", server_fusion=True))
+    assert set(gated.signal_sizes) == {"bm25"}  # coverage gating runs in retrieval/fusion.py
 
 
 def test_an_unreachable_node_is_a_command_error(settings) -> None:
