@@ -709,3 +709,38 @@ def audio_packet_gaps(
         if b - (a + frame) > min_gap:
             holes.append((round(a + frame, 6), b))
     return holes
+
+
+# --------------------------------------------------------------------------- damaged files
+
+
+def make_corrupted_middle(
+    path: str | os.PathLike[str], source: str | os.PathLike[str], fraction: float = 0.2
+) -> Path:
+    """Copy ``source`` with ``fraction`` of its mdat payload, in the middle, overwritten.
+
+    The block is deterministic pseudo-random bytes (SHA-256 of a counter), so the container
+    (ftyp, moov) stays intact and the file opens and probes as before, but the audio and
+    video packets stored there no longer decode: a file damaged in transfer or on disk.
+    Raises ValueError when ``source`` has no mdat atom.
+    """
+    import hashlib
+
+    if not 0 < fraction < 1:
+        raise ValueError("fraction must be between 0 and 1")
+    data = bytearray(Path(source).read_bytes())
+    mdat = [(offset, size) for kind, offset, size in _top_level_atoms(bytes(data))
+            if kind == "mdat"]
+    if not mdat:
+        raise ValueError(f"{source} has no mdat atom: not an MP4 made by make_video()")
+    offset, size = mdat[0]
+    start, end = offset + 16, offset + size  # keep the box header (and a largesize field)
+    length = int((end - start) * fraction)
+    if length <= 0:
+        raise ValueError(f"the mdat atom of {source} is too small to corrupt")
+    begin = start + (end - start - length) // 2
+    noise = b"".join(hashlib.sha256(str(n).encode()).digest() for n in range(length // 32 + 1))
+    data[begin : begin + length] = noise[:length]
+    out = _prepare(path)
+    out.write_bytes(bytes(data))
+    return out

@@ -37,7 +37,7 @@ from catalog.models import Segment, SegmentKind
 from retrieval.encoders import ModelInfo, TextEncoder, get_text_encoder, torch_threads
 from retrieval.text import concept_text, parse_concept_text
 
-from .frames import iter_frames
+from .frames import is_blank, iter_frames
 
 logger = logging.getLogger("reelsearch.concepts")
 
@@ -315,30 +315,52 @@ def text_vector(text: str, encoder: TextEncoder | None = None) -> np.ndarray | N
 # --------------------------------------------------------------------------- the stage
 
 
-def classify(ctx, keyframes: Sequence) -> np.ndarray:
-    """Return the class probabilities of each keyframe (rows in keyframe order)."""
+def classify(ctx, keyframes: Sequence, blank: list[bool] | None = None) -> np.ndarray:
+    """Return the class probabilities of each keyframe (rows in keyframe order).
+
+    A blank keyframe (near-uniform, see ``frames.is_blank``) is not classified: its row is
+    zeros, and when ``blank`` is given one flag per keyframe is appended to it.
+    """
     classifier = get_classifier()
-    threads = settings.REELSEARCH.get("VISUAL_THREADS", 0)
-    rows: list[np.ndarray] = []
+    conf = settings.REELSEARCH
+    threads = conf.get("VISUAL_THREADS", 0)
+    max_std = float(conf.get("BLANK_FRAME_MAX_STD", 3.0))
+    rows = np.zeros((len(keyframes), classifier.info.dim), np.float32)
+    flags: list[bool] = []
     batch: list[np.ndarray] = []
+    positions: list[int] = []
     for n, (_keyframe, frame) in enumerate(iter_frames(ctx, keyframes), start=1):
-        batch.append(frame)
+        flags.append(is_blank(frame, max_std))
+        if not flags[-1]:
+            batch.append(frame)
+            positions.append(n - 1)
         if len(batch) == BATCH or n == len(keyframes):
-            rows.append(classifier.probabilities(batch, threads))
-            batch = []
+            if batch:
+                rows[positions] = classifier.probabilities(batch, threads)
+            batch, positions = [], []
             ctx.progress(n / len(keyframes))
-    return np.concatenate(rows) if rows else np.zeros((0, classifier.info.dim), np.float32)
+    if blank is not None:
+        blank.extend(flags)
+    return rows
 
 
 def window_segments(video, windows: Sequence[Window], probabilities: np.ndarray,
-                    model_label: str) -> tuple[list[Segment], list[str]]:
-    """Build the visual segments of a video and its automatic tags."""
+                    model_label: str, blank: Sequence[bool] = ()
+                    ) -> tuple[list[Segment], list[str]]:
+    """Build the visual segments of a video and its automatic tags.
+
+    Blank keyframes (``blank[i]`` true) are left out of their window's pool; a window with
+    only blank keyframes (black, a flat colour) gets no segment and adds to no tag.
+    """
     conf = settings.REELSEARCH
     classes = imagenet_classes()
     encoder = get_text_encoder()
     rows, named = [], []
     for window in windows:
-        concepts = pool(probabilities[list(window.frames)], conf["CONCEPTS_PER_WINDOW"],
+        shown = [i for i in window.frames if not (i < len(blank) and blank[i])]
+        if not shown:
+            continue
+        concepts = pool(probabilities[shown], conf["CONCEPTS_PER_WINDOW"],
                         conf["CONCEPT_MIN_PROBABILITY"])
         labels = [(classes[i].label, p) for i, p in concepts]
         vector = concept_vector(concepts, class_embeddings([i for i, _ in concepts]))
@@ -363,10 +385,11 @@ def concepts(ctx) -> None:
         ctx.update(auto_tags=[])
         return
     classifier = get_classifier()
-    probabilities = classify(ctx, keyframes)
+    blank: list[bool] = []
+    probabilities = classify(ctx, keyframes, blank)
     windows = visual_windows([k.time for k in keyframes], video.duration or 0.0,
                              settings.REELSEARCH["VISUAL_WINDOW_SECONDS"])
-    rows, tags = window_segments(video, windows, probabilities, classifier.info.label)
+    rows, tags = window_segments(video, windows, probabilities, classifier.info.label, blank)
     with transaction.atomic():
         video.segments.filter(kind=SegmentKind.VISUAL).delete()
         Segment.objects.bulk_create(rows)

@@ -40,7 +40,7 @@ from PIL import Image
 from catalog.models import Keyframe
 
 from .errors import PermanentError, TransientError
-from .media import REEXPORT_HINT, tool
+from .media import REEXPORT_HINT, tool, tool_detail
 
 logger = logging.getLogger("reelsearch.frames")
 
@@ -126,7 +126,7 @@ def _ffmpeg(args: list[str], source: Path, timeout: float, cwd: Path | None = No
         raise TransientError(f"Reading the picture of {source.name} took longer than "
                              f"{timeout:.0f} s; the worker may be overloaded.") from exc
     if proc.returncode != 0:
-        detail = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
+        detail = tool_detail(proc.stderr, source)
         raise PermanentError(f"The picture of {source.name} could not be decoded ({detail}): "
                              f"{REEXPORT_HINT}.")
 
@@ -296,6 +296,19 @@ def _index(folder: Path) -> dict[float, Path]:
     except (OSError, ValueError):
         return {}
     return {round(float(e["time"]), 3): folder / e["frame"] for e in entries}
+
+
+def is_blank(frame: np.ndarray, max_std: float = 3.0) -> bool:
+    """Return True for a near-uniform frame (black, a flat colour): nothing to recognise.
+
+    The pixel standard deviation is taken per colour channel (on every 4th pixel of every
+    4th row), so a flat navy frame is blank although its channels differ from each other.
+    """
+    pixels = np.asarray(frame)
+    if pixels.size == 0:
+        return True
+    sample = pixels[::4, ::4].reshape(-1, pixels.shape[-1] if pixels.ndim == 3 else 1)
+    return float(sample.astype(np.float32).std(axis=0).max()) < max_std
 
 
 def load_rgb(path: Path) -> np.ndarray:

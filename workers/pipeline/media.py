@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from django.conf import settings
 
 from .errors import PermanentError, TransientError
 
@@ -16,6 +19,18 @@ REEXPORT_HINT = "re-export it as an MP4 (H.264 video, AAC audio) and upload it a
 # (first_pts=0) and in gaps between packets (async=1: hard-fill gaps over 0.1 s, stretch
 # smaller drift by at most 1 sample/s), then pad the end with silence (cut by -t).
 AUDIO_TIMELINE_FILTER = "aresample=async=1:first_pts=0,apad"
+
+#: One line per packet ffmpeg could not decode (it drops the packet and goes on).
+PACKET_ERROR = re.compile(r"^Error while decoding stream", re.IGNORECASE)
+#: ffmpeg folds identical log lines: "    Last message repeated 3 times".
+REPEATED = re.compile(r"^\s*Last message repeated (\d+) times?", re.IGNORECASE)
+#: Other signs of damaged data in a decoder's log (counted when no packet was dropped).
+DAMAGE = re.compile(r"invalid data found|error while decoding|corrupt|concealing|"
+                    r"non-existing pps|decode_slice", re.IGNORECASE)
+#: Any other absolute path in a tool's message (scratch files, outputs): cut to its name.
+ABSOLUTE_PATH = re.compile(r"(^|[\s'\"(=])(/[^\s'\":,()]+)")
+#: Default REELSEARCH["MAX_DURATION_SECONDS"]: 4 hours.
+DEFAULT_MAX_DURATION = 4 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -40,8 +55,49 @@ def tool(name: str) -> str:
     return path
 
 
+def clock(seconds: float) -> str:
+    """Return seconds as H:MM:SS, e.g. 18720 -> "5:12:00"."""
+    minutes, rest = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{rest:02d}"
+
+
+def tool_detail(stderr: str, *paths: Path) -> str:
+    """Return the last line of a tool's stderr with server paths cut to the file's name.
+
+    ffmpeg and ffprobe start many messages with the input's path ("/srv/.../x.mp4: Invalid
+    data found"); editors see these messages and must not see the storage layout.
+    """
+    detail = (stderr.strip().splitlines() or ["unknown error"])[-1].strip()
+    for path in paths:
+        for form in sorted({str(path), str(path.resolve()), str(path.absolute())},
+                           key=len, reverse=True):
+            if form and form != path.name:
+                detail = detail.replace(form, path.name)
+    detail = ABSOLUTE_PATH.sub(lambda m: m.group(1) + Path(m.group(2)).name, detail)
+    return detail or "unknown error"
+
+
+def max_duration() -> float:
+    """Return REELSEARCH["MAX_DURATION_SECONDS"] (0 or less: no limit)."""
+    return float(settings.REELSEARCH.get("MAX_DURATION_SECONDS", DEFAULT_MAX_DURATION) or 0)
+
+
+def check_duration(found: ProbeResult, name: str, limit: float | None = None) -> None:
+    """Refuse a file longer than the configured limit with an editor-facing message."""
+    limit = max_duration() if limit is None else limit
+    if limit > 0 and found.duration > limit:
+        raise PermanentError(
+            f"{name} is {clock(found.duration)} long; the limit is {clock(limit)} "
+            "(REELSEARCH_MAX_DURATION_SECONDS): cut it into shorter parts and upload them, "
+            "or ask an administrator to raise the limit.")
+
+
 def probe(path: Path) -> ProbeResult:
-    """Read duration and streams of a media file, failing with an editor-facing message."""
+    """Read duration and streams of a media file, failing with an editor-facing message.
+
+    A file longer than REELSEARCH["MAX_DURATION_SECONDS"] is refused (PermanentError).
+    """
     if not path.exists():
         raise PermanentError(
             f"The source file {path.name} is missing from storage: upload it again.")
@@ -54,10 +110,12 @@ def probe(path: Path) -> ProbeResult:
         capture_output=True, text=True, timeout=120, check=False,
     )
     if proc.returncode != 0:
-        detail = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
+        detail = tool_detail(proc.stderr, path)
         raise PermanentError(f"{path.name} could not be read as a video ({detail}). The file "
                              f"may be truncated or not a video: {REEXPORT_HINT}.")
-    return _parse_probe(json.loads(proc.stdout or "{}"), path, size)
+    found = _parse_probe(json.loads(proc.stdout or "{}"), path, size)
+    check_duration(found, path.name)
+    return found
 
 
 def _parse_probe(data: dict, path: Path, size: int) -> ProbeResult:
@@ -83,7 +141,7 @@ def _parse_probe(data: dict, path: Path, size: int) -> ProbeResult:
 
 
 def extract_audio(source: Path, target: Path, sample_rate: int = 16000,
-                  duration: float | None = None) -> Path:
+                  duration: float | None = None, warnings: list[str] | None = None) -> Path:
     """Write the audio track as 16 kHz mono 16-bit WAV on the container's timeline.
 
     Sample n of the WAV is at n / sample_rate seconds of the video, whatever the audio
@@ -92,6 +150,10 @@ def extract_audio(source: Path, target: Path, sample_rate: int = 16000,
     (``aresample=async=1``), and the WAV is padded or cut to ``duration`` (default: the
     container's duration from ffprobe). Decoding samples back to back instead would shift
     every word after a gap early by the gap's length.
+
+    Damaged packets do not stop the extraction (ffmpeg drops them; the timeline filter puts
+    silence in their place); when ``warnings`` is given, an editor-facing sentence saying
+    how much of the audio could not be decoded is appended to it (see ``decode_warnings``).
     """
     if duration is None or duration <= 0:
         duration = probe(source).duration
@@ -104,9 +166,69 @@ def extract_audio(source: Path, target: Path, sample_rate: int = 16000,
         capture_output=True, text=True, timeout=1800, check=False,
     )
     if proc.returncode != 0:
-        detail = (proc.stderr.strip().splitlines() or ["unknown error"])[-1]
+        detail = tool_detail(proc.stderr, source, tmp)
         tmp.unlink(missing_ok=True)
         raise PermanentError(f"The audio track of {source.name} could not be decoded ({detail}): "
                              f"{REEXPORT_HINT}.")
     tmp.replace(target)
+    if warnings is not None:
+        warnings.extend(decode_warnings(proc.stderr, source))
     return target
+
+
+def count_decode_errors(stderr: str) -> tuple[int, int]:
+    """Return (dropped packets, other damage lines) in an ffmpeg log."""
+    packets = other = 0
+    last = None
+    for line in stderr.splitlines():
+        if match := REPEATED.match(line):
+            if last == "packet":
+                packets += int(match.group(1))
+            elif last == "other":
+                other += int(match.group(1))
+            continue
+        if PACKET_ERROR.match(line.strip()):
+            packets, last = packets + 1, "packet"
+        elif DAMAGE.search(line):
+            other, last = other + 1, "other"
+        else:
+            last = None
+    return packets, other
+
+
+def audio_packet_seconds(source: Path) -> float | None:
+    """Return the length of one packet of the first audio stream (None when unknown)."""
+    proc = subprocess.run(
+        [tool("ffprobe"), "-v", "error", "-select_streams", "a:0", "-show_entries",
+         "stream=sample_rate,duration,nb_frames", "-of", "json", str(source)],
+        capture_output=True, text=True, timeout=60, check=False)
+    try:
+        stream = json.loads(proc.stdout or "{}")["streams"][0]
+    except (ValueError, KeyError, IndexError):
+        return None
+    try:
+        seconds = float(stream["duration"]) / int(stream["nb_frames"])
+        if seconds > 0:
+            return seconds
+    except (KeyError, ValueError, ZeroDivisionError):
+        pass
+    try:  # AAC's usual 1024 samples per packet
+        return 1024 / float(stream["sample_rate"])
+    except (KeyError, ValueError, ZeroDivisionError):
+        return None
+
+
+def decode_warnings(stderr: str, source: Path) -> list[str]:
+    """Return editor-facing notices for the damaged audio an ffmpeg log reports (or [])."""
+    packets, other = count_decode_errors(stderr)
+    if not packets and not other:
+        return []
+    advice = ("words spoken there are missing from the transcript; if the original is "
+              f"intact, {REEXPORT_HINT}.")
+    seconds = audio_packet_seconds(source) if packets else None
+    if seconds:
+        return [f"{packets * seconds:.1f} s of the audio of {source.name} could not be decoded "
+                f"({packets} damaged packets, silence in their place): {advice}"]
+    count = packets or other
+    return [f"Parts of the audio of {source.name} could not be decoded ({count} decoding "
+            f"errors): {advice}"]

@@ -73,8 +73,11 @@ def probe(ctx: StageContext) -> None:
 def audio(ctx: StageContext) -> None:
     """Extract 16 kHz mono audio for ASR, on the video's timeline (gaps filled with silence)."""
     if ctx.video.has_audio:
+        warnings: list[str] = []
         media.extract_audio(Path(ctx.video.source.path), ctx.work_dir / "audio.wav",
-                            duration=ctx.video.duration)
+                            duration=ctx.video.duration, warnings=warnings)
+        for warning in warnings:
+            ctx.notice(warning)
 
 
 def asr(ctx: StageContext) -> None:
