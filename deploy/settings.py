@@ -177,6 +177,11 @@ REELSEARCH = {
     "MOMENTS_PER_VIDEO": 3,
     "WORK_DIR": os.environ.get("REELSEARCH_WORK_DIR", str(VAR_DIR / "work")),
     "MAX_UPLOAD_BYTES": int(os.environ.get("REELSEARCH_MAX_UPLOAD_BYTES", str(2 * 1024**3))),
+    # Longer files fail at probe with a clear message (seconds; 0 = no limit; 4 h default).
+    "MAX_DURATION_SECONDS": float(os.environ.get("REELSEARCH_MAX_DURATION_SECONDS", "14400")),
+    # A keyframe whose pixels vary less than this (std per channel, 0-255) is blank (black,
+    # a flat colour): it gets no concept tags, and a window of blank keyframes no segment.
+    "BLANK_FRAME_MAX_STD": float(os.environ.get("REELSEARCH_BLANK_FRAME_MAX_STD", "3.0")),
     # `manage.py ingest` follows a symbolic link only when its target lies under one of these
     # folders (REELSEARCH_INGEST_ROOTS, comma separated); empty = refuse every link.
     "INGEST_ROOTS": env_list("REELSEARCH_INGEST_ROOTS"),
