@@ -206,3 +206,34 @@ def test_tool_detail_cuts_every_absolute_path_to_its_name() -> None:
     detail = media.tool_detail(log, source)
     assert detail == ("my clip.mp4: Invalid data found when processing input; output "
                       "frame_00001.jpg")
+
+
+# --------------------------------------------------------------------------- rotation
+
+
+@pytest.mark.parametrize(("stream_extra", "size"), [
+    ({"side_data_list": [{"side_data_type": "Display Matrix", "rotation": -90}]}, (180, 320)),
+    ({"side_data_list": [{"side_data_type": "Display Matrix", "rotation": 90}]}, (180, 320)),
+    ({"tags": {"rotate": "270"}}, (180, 320)),
+    ({"side_data_list": [{"side_data_type": "Display Matrix", "rotation": 180}]}, (320, 180)),
+    ({}, (320, 180)),
+])
+def test_probe_reports_the_size_a_turned_video_is_shown_at(stream_extra, size) -> None:
+    stream = {"codec_type": "video", "width": 320, "height": 180, **stream_extra}
+    data = {"streams": [stream], "format": {"duration": "3.0", "format_name": "mp4"}}
+    found = media._parse_probe(data, Path("phone.mp4"), 10)
+    assert (found.width, found.height) == size
+
+
+def test_keyframes_of_a_turned_video_are_upright(narrated, tmp_path) -> None:
+    turned = tmp_path / "phone.mp4"
+    test_media._ffmpeg(["-i", str(narrated), "-c", "copy", "-metadata:s:v:0", "rotate=90",
+                        str(turned)])
+    found = media.probe(turned)
+    assert (found.width, found.height) == (180, 320)
+    rule = frames.KeyframeRule(0.05, 2.0, 4.0)
+    extracted = frames.extract_keyframes(turned, tmp_path / "frames", rule, found.duration)
+    from PIL import Image
+
+    with Image.open(extracted[0].thumbnail) as thumb, Image.open(extracted[0].frame) as frame:
+        assert thumb.width < thumb.height and frame.width < frame.height

@@ -129,15 +129,38 @@ def _parse_probe(data: dict, path: Path, size: int) -> ProbeResult:
     if duration <= 0:
         raise PermanentError(f"{path.name} has no readable duration; it may be truncated: "
                              f"{REEXPORT_HINT}.")
+    width = int(video["width"]) if video and video.get("width") else None
+    height = int(video["height"]) if video and video.get("height") else None
+    if video and rotation(video) % 180 == 90:  # shown turned (a phone held upright)
+        width, height = height, width
     return ProbeResult(
         duration=duration,
-        width=int(video["width"]) if video and video.get("width") else None,
-        height=int(video["height"]) if video and video.get("height") else None,
+        width=width,
+        height=height,
         has_video=video is not None,
         has_audio=has_audio,
         format_name=str(data.get("format", {}).get("format_name", "")),
         size_bytes=size,
     )
+
+
+def rotation(stream: dict) -> int:
+    """Return how far a video stream is turned when shown (0, 90, 180 or 270 degrees).
+
+    From the display matrix side data (``rotation``, ffmpeg 5+) or the older ``rotate``
+    tag. ffmpeg applies it when decoding (autorotate), so keyframes and thumbnails come out
+    upright; the stored width and height are the coded ones and are swapped by the caller.
+    """
+    for item in stream.get("side_data_list") or []:
+        if "rotation" in item:
+            try:
+                return round(float(item["rotation"])) % 360
+            except (TypeError, ValueError):
+                break
+    try:
+        return round(float((stream.get("tags") or {}).get("rotate", 0))) % 360
+    except (TypeError, ValueError):
+        return 0
 
 
 def extract_audio(source: Path, target: Path, sample_rate: int = 16000,
