@@ -15,15 +15,19 @@ from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from retrieval.params import ParameterError
 from retrieval.serialize import video_moments_json
 
 from .auth import HasApiKey, is_privileged
-from .http import int_param, published_video
+from .http import error_responses, int_param, int_schema, published_video
 from .models import Video, VideoStatus
 from .queries import keyframes_by_video, with_any_tag
 from .serializers import VideoDetailSerializer, VideoSummarySerializer, WatchEventSerializer
 
 MAX_PAGE_SIZE = 100
+MAX_PAGE = 10**6
+MAX_MOMENTS = 20
+MAX_QUERY = 500
 
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
@@ -41,8 +45,8 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 # -- views --------------------------------------------------------------------------------
 
 PAGE_PARAMETERS = [
-    OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
-    OpenApiParameter("page_size", OpenApiTypes.INT,
+    OpenApiParameter("page", int_schema(1, MAX_PAGE), description="Page number, from 1."),
+    OpenApiParameter("page_size", int_schema(1, MAX_PAGE_SIZE),
                      description=f"Videos per page (1-{MAX_PAGE_SIZE}, default 20)."),
 ]
 
@@ -57,13 +61,13 @@ VideoPage = inline_serializer("VideoPage", {
     parameters=[*PAGE_PARAMETERS,
                 OpenApiParameter("tags", OpenApiTypes.STR, description="Comma-separated; any."),
                 OpenApiParameter("language", OpenApiTypes.STR)],
-    responses=VideoPage, operation_id="videos_list",
+    responses={200: VideoPage, **error_responses(400, 401, 429)}, operation_id="videos_list",
 )
 @api_view(["GET"])
 def video_list(request: Request) -> Response:
     """List published, ready videos, newest first."""
     params = request.query_params
-    page = int_param(params, "page", 1, 1, 10**6)
+    page = int_param(params, "page", 1, 1, MAX_PAGE)
     size = int_param(params, "page_size", 20, 1, MAX_PAGE_SIZE)
     videos = Video.objects.filter(published=True, status=VideoStatus.READY)
     if params.get("language"):
@@ -77,11 +81,16 @@ def video_list(request: Request) -> Response:
 
 
 @extend_schema(
-    parameters=[OpenApiParameter("q", OpenApiTypes.STR,
-                                 description="Rank this video's moments for a query."),
-                OpenApiParameter("moments", OpenApiTypes.INT,
-                                 description="How many moments for q (1-20, default 5).")],
-    responses=VideoDetailSerializer, operation_id="videos_retrieve",
+    parameters=[OpenApiParameter("video_id", {"type": "string", "format": "uuid"},
+                                 OpenApiParameter.PATH),
+                OpenApiParameter("q", {"type": "string", "maxLength": MAX_QUERY},
+                                 description="Rank this video's moments for a query "
+                                             f"(at most {MAX_QUERY} characters)."),
+                OpenApiParameter("moments", int_schema(1, MAX_MOMENTS),
+                                 description=f"How many moments for q (1-{MAX_MOMENTS}, "
+                                             "default 5).")],
+    responses={200: VideoDetailSerializer, **error_responses(400, 401, 404, 429, 503)},
+    operation_id="videos_retrieve",
 )
 @api_view(["GET"])
 def video_detail(request: Request, video_id: str) -> Response:
@@ -90,14 +99,18 @@ def video_detail(request: Request, video_id: str) -> Response:
     Only published, ready videos, except to staff and API-key callers (404 otherwise)."""
     video = published_video(video_id, privileged=is_privileged(request))
     context: dict = {"request": request}
-    query = str(request.query_params.get("q") or "").strip()
+    params = request.query_params
+    query = str(params.get("q") or "").strip()
+    if len(query) > MAX_QUERY:
+        raise ParameterError(f"q must be at most {MAX_QUERY} characters.")
+    count = int_param(params, "moments", 5, 1, MAX_MOMENTS)  # checked even without q
     if query:
-        count = int_param(request.query_params, "moments", 5, 1, 20)
-        context["moments"] = video_moments_json(str(video.pk), query[:500], count)
+        context["moments"] = video_moments_json(str(video.pk), query, count)
     return Response(VideoDetailSerializer(video, context=context).data)
 
 
-@extend_schema(request=WatchEventSerializer, responses={201: WatchEventSerializer})
+@extend_schema(request=WatchEventSerializer,
+               responses={201: WatchEventSerializer, **error_responses(400, 401, 413, 415)})
 @api_view(["POST"])
 @permission_classes([HasApiKey])
 def watch_events(request: Request) -> Response:

@@ -2,7 +2,9 @@
 
 Every error body is {"error": message} (plus "fields" for per-field validation errors):
 400 for bad parameters, 401 for a missing or wrong API key, 404 for unknown ids,
-429 when throttled, 503 when the search index is unavailable.
+413 for a body over DATA_UPLOAD_MAX_MEMORY_SIZE, 415 for a body type no parser reads,
+429 when throttled, 503 when the search index is unavailable. `JsonErrorsMiddleware` gives
+the errors Django answers itself under /api/ (unknown routes, oversized bodies) the same body.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 
-from rest_framework import status
+from django.conf import settings
+from django.http import JsonResponse
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.exceptions import NotAuthenticated, NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -52,12 +57,46 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
+# -- schema ------------------------------------------------------------------------------
+
+ErrorBody = inline_serializer("Error", {
+    "error": serializers.CharField(help_text="What went wrong, and how to fix it."),
+})
+ERROR_MEANINGS = {
+    400: "A parameter or the body is invalid.",
+    401: "A missing (where required), wrong or revoked API key.",
+    404: "No such (published, ready) video.",
+    413: "The request body is too large.",
+    415: "The body's content type is not supported.",
+    429: "Too many anonymous requests: slow down, or send an API key.",
+    503: "The search index is unavailable.",
+}
+
+
+def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
+    """Document these error statuses, each with the {"error": message} body."""
+    return {code: OpenApiResponse(ErrorBody, description=ERROR_MEANINGS[code])
+            for code in codes}
+
+
+def int_schema(low: int, high: int) -> dict:
+    """An integer parameter's schema with its bounds."""
+    return {"type": "integer", "minimum": low, "maximum": high}
+
+
+def number_schema(low: float, high: float) -> dict:
+    """A number parameter's schema with its bounds."""
+    return {"type": "number", "minimum": low, "maximum": high}
+
+
 # -- parameters ---------------------------------------------------------------------------
 
 def int_param(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    """Return an integer query parameter within [low, high], or raise ParameterError."""
+    """Return an integer query parameter within [low, high], or raise ParameterError.
+
+    Absent: the default. Present but empty (`page=`) is an error, as for any non-integer."""
     raw = params.get(name)
-    if raw in (None, ""):
+    if raw is None:
         return default
     try:
         value = int(str(raw))
@@ -68,11 +107,19 @@ def int_param(params: Mapping[str, str], name: str, default: int, low: int, high
     return value
 
 
+def reject_empty(params: Mapping[str, str], names: tuple[str, ...]) -> None:
+    """Raise ParameterError for a typed parameter sent without a value (`k=`)."""
+    for name in names:
+        if name in params and not str(params.get(name)).strip():
+            raise ParameterError(f"{name} is empty: give it a value or leave it out.")
+
+
 def float_param(params: Mapping[str, str], name: str, default: float, low: float,
                 high: float) -> float:
-    """Return a number query parameter within [low, high], or raise ParameterError."""
+    """Return a number query parameter within [low, high], or raise ParameterError (also
+    when it is present but empty)."""
     raw = params.get(name)
-    if raw in (None, ""):
+    if raw is None:
         return default
     try:
         value = float(raw)
@@ -100,3 +147,41 @@ def published_video(video_id: str, *, privileged: bool = False) -> Video:
     if video is None:
         raise NotFound(f"No video with id {video_id!r}.")
     return video
+
+
+# -- middleware ---------------------------------------------------------------------------
+
+class JsonErrorsMiddleware:
+    """Answer every 4xx under /api/ as {"error": message}, also the ones Django gives itself.
+
+    A body larger than DATA_UPLOAD_MAX_MEMORY_SIZE (by its Content-Length) is refused with a
+    413 before any view reads it; non-JSON 4xx answers (an unknown /api/ route, Django's own
+    400 page) are replaced by the same status with a JSON body.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not request.path.startswith("/api/"):
+            return self.get_response(request)
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if limit is not None and length > limit:
+            return JsonResponse({"error": f"The request body is too large ({length} bytes; "
+                                          f"at most {limit})."},
+                                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        response = self.get_response(request)
+        content_type = response.get("Content-Type", "")
+        if 400 <= response.status_code < 500 and "json" not in content_type:
+            message = {404: f"No video or API endpoint at {request.path!r}."}.get(
+                response.status_code, response.reason_phrase)
+            replaced = JsonResponse({"error": message}, status=response.status_code)
+            for header in ("Allow", "WWW-Authenticate", "Retry-After"):
+                if header in response:
+                    replaced[header] = response[header]
+            return replaced
+        return response

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -10,6 +9,25 @@ from .models import SegmentKind, Video, VideoStatus, WatchEvent
 from .queries import frame_url, keyframes_by_video, nearest_frame
 
 MAX_POSITION_SECONDS = 7 * 24 * 3600.0
+
+# Media urls are MEDIA_URL-relative paths (/media/...) unless MEDIA_URL is absolute: a plain
+# string, no `format: uri`.
+MEDIA_URL_SCHEMA = {"type": "string", "nullable": True,
+                    "description": "Media url (a path under MEDIA_URL); null when absent."}
+
+# A moment: a timed segment (video detail without q), or a ranked one with its score,
+# relevance, tier and thumbnail (search results, video detail with q).
+MOMENT_SCHEMA = {
+    "type": "object", "required": ["segment_id", "kind", "start", "end", "snippet"],
+    "properties": {
+        "segment_id": {"type": "string"}, "kind": {"type": "string"},
+        "start": {"type": "number"}, "end": {"type": "number"}, "snippet": {"type": "string"},
+        "score": {"type": "number"}, "relevance": {"type": "number", "nullable": True},
+        "tier": {"type": "string"}, "thumbnail": MEDIA_URL_SCHEMA,
+        "explain": {"type": "object", "additionalProperties": True},
+    },
+}
+
 
 class VideoSummarySerializer(serializers.ModelSerializer):
     """A video as lists show it: metadata, media url and a thumbnail."""
@@ -23,12 +41,12 @@ class VideoSummarySerializer(serializers.ModelSerializer):
                   "thumbnail", "created_at")
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field(MEDIA_URL_SCHEMA)
     def get_url(self, video: Video) -> str | None:
         """Return the media url of the source file."""
         return video.source.url if video.source else None
 
-    @extend_schema_field(OpenApiTypes.URI)
+    @extend_schema_field(MEDIA_URL_SCHEMA)
     def get_thumbnail(self, video: Video) -> str | None:
         """Return the first keyframe's url, or None when the video has no keyframes."""
         frames = self.context.get("frames")
@@ -48,14 +66,15 @@ class VideoDetailSerializer(VideoSummarySerializer):
                   "has_video", "has_audio", "status", "keyframes", "moments")
         read_only_fields = fields
 
-    @extend_schema_field({"type": "array", "items": {"type": "object", "properties": {
-        "time": {"type": "number"}, "url": {"type": "string"}}}})
+    @extend_schema_field({"type": "array", "items": {
+        "type": "object", "required": ["time", "url"],
+        "properties": {"time": {"type": "number"}, "url": {"type": "string"}}}})
     def get_keyframes(self, video: Video) -> list[dict]:
         """Return every keyframe's time and image url."""
         frames = keyframes_by_video([video.pk]).get(str(video.pk), [])
         return [{"time": round(time, 2), "url": frame_url(name)} for time, name in frames]
 
-    @extend_schema_field({"type": "array", "items": {"type": "object"}})
+    @extend_schema_field({"type": "array", "items": MOMENT_SCHEMA})
     def get_moments(self, video: Video) -> list[dict]:
         """Return the moments given in the context, else every timed segment in order."""
         if "moments" in self.context:
@@ -73,10 +92,15 @@ class RecommendationSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 120, "pattern": r"\S"})
+class UserIdField(serializers.CharField):
+    """A user id: 1 to 120 characters, not only spaces (it is trimmed)."""
+
+
 class WatchEventSerializer(serializers.ModelSerializer):
     """A user watched a video up to a position (seconds), possibly to the end."""
 
-    user = serializers.CharField(source="user_id", max_length=120, trim_whitespace=True)
+    user = UserIdField(source="user_id", max_length=120, trim_whitespace=True)
     video = serializers.UUIDField(source="video_id")
     position = serializers.FloatField(min_value=0.0, max_value=MAX_POSITION_SECONDS)
     completed = serializers.BooleanField(default=False)

@@ -7,68 +7,157 @@ catalog.http.exception_handler for the rest).
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from catalog.auth import HasApiKey, is_privileged
-from catalog.http import float_param, int_param, published_video
+from catalog.http import (
+    error_responses,
+    float_param,
+    int_param,
+    int_schema,
+    number_schema,
+    published_video,
+    reject_empty,
+)
 from catalog.queries import keyframes_by_video
-from catalog.serializers import RecommendationSerializer, VideoSummarySerializer
+from catalog.serializers import (
+    MEDIA_URL_SCHEMA,
+    MOMENT_SCHEMA,
+    RecommendationSerializer,
+    VideoSummarySerializer,
+)
 
 from .backends import BackendUnavailable
-from .params import ParameterError, parse_request
+from .fusion import COMBINATIONS, NORMALIZATIONS
+from .params import MAX_MOMENTS, MAX_PAGE, ParameterError, parse_request
+from .profiles import DEFAULT as DEFAULT_PROFILE
+from .profiles import all_profiles
 from .recommend import DEFAULT_DIVERSITY, Recommendation, recommend_for_user, similar_videos
-from .search import search
+from .relevance import TIERS
+from .search import MAX_K, SIGNALS, search
 from .serialize import response_json
 
 MAX_RECOMMENDATIONS = 50
 MAX_USER_ID = 120
 MAX_QUERY = 500
+# Longer than the other endpoints' q (MAX_QUERY): tests/integration/test_api.py searches with a
+# 2,400-character query and expects a 200.
+MAX_SEARCH_QUERY = 4000
+# A query with at least one non-space character (all-space queries are a 400).
+NOT_BLANK = r"\S"
+# Typed search parameters: present but empty (`k=`) is a 400, not the default.
+TYPED_SEARCH_PARAMETERS = ("k", "page", "moments", "min_score", "explain", "server_fusion",
+                           "min_duration", "max_duration", "published", "profile", "fusion",
+                           "normalization", "weights", "rescore", "min_tier")
+# A weights value: signal=number pairs, comma-separated (checked again when parsed).
+_SIGNAL = f"({'|'.join(SIGNALS)})"
+_WEIGHT = rf"{_SIGNAL}\s*=\s*\d{{1,6}}(\.\d{{1,6}})?"
+_POSITIVE = rf"{_SIGNAL}\s*=\s*(0*[1-9]\d{{0,5}}(\.\d{{1,6}})?|0*\.\d{{0,5}}[1-9]\d{{0,5}})"
+# signal=number pairs, comma-separated, at least one above 0 (checked again when parsed).
+WEIGHTS_PATTERN = (rf"^\s*({_WEIGHT}\s*,\s*)*{_POSITIVE}(\s*,\s*{_WEIGHT})*\s*$")
+BOOL = {"type": "boolean"}
 
 SEARCH_PARAMETERS = [
-    OpenApiParameter("q", OpenApiTypes.STR, required=True, description="What to look for."),
-    OpenApiParameter("k", OpenApiTypes.INT, description="Videos per page (1-100, default 10)."),
-    OpenApiParameter("page", OpenApiTypes.INT, description="Page number, from 1."),
-    OpenApiParameter("profile", OpenApiTypes.STR,
+    OpenApiParameter("q", {"type": "string", "minLength": 1, "maxLength": MAX_SEARCH_QUERY,
+                           "pattern": NOT_BLANK},
+                     required=True,
+                     description=f"What to look for (at most {MAX_SEARCH_QUERY} characters)."),
+    OpenApiParameter("k", int_schema(1, MAX_K),
+                     description=f"Videos per page (1-{MAX_K}, default 10)."),
+    OpenApiParameter("page", int_schema(1, MAX_PAGE), description="Page number, from 1."),
+    OpenApiParameter("moments", int_schema(1, MAX_MOMENTS),
+                     description=f"Moments per video (1-{MAX_MOMENTS}, default 3)."),
+    OpenApiParameter("profile", {"type": "string",
+                                 "enum": sorted({DEFAULT_PROFILE, *all_profiles()})},
                      description="A named fusion profile (default: `default`; "
-                                 "`manage.py tune_fusion` fits more). Ignored when any of "
+                                 "`manage.py tune_fusion` fits more; the list is the one "
+                                 "known when the server started). Ignored when any of "
                                  "fusion, normalization, weights, rank_constant or rescore "
                                  "is given."),
-    OpenApiParameter("fusion", OpenApiTypes.STR,
-                     description="arithmetic | geometric | harmonic | rrf"),
-    OpenApiParameter("normalization", OpenApiTypes.STR, description="min_max | z_score | l2"),
-    OpenApiParameter("weights", OpenApiTypes.STR, description="e.g. bm25=0.3,text=0.7"),
-    OpenApiParameter("rescore", OpenApiTypes.STR,
+    OpenApiParameter("fusion", {"type": "string", "enum": list(COMBINATIONS)},
+                     description="How to combine the signals (default arithmetic)."),
+    OpenApiParameter("normalization", {"type": "string", "enum": list(NORMALIZATIONS)},
+                     description="How to normalize each signal (default min_max); z_score "
+                                 "does not go with geometric or harmonic fusion (400)."),
+    OpenApiParameter("weights", {"type": "string", "pattern": WEIGHTS_PATTERN},
+                     description=f"Per-signal weights, e.g. bm25=0.3,text=0.7; signals: "
+                                 f"{', '.join(SIGNALS)}; at least one above 0."),
+    OpenApiParameter("rescore", {"type": "string", "enum": ["dual_softmax"]},
                      description="dual_softmax: CAMoE re-scoring of the text signal."),
-    OpenApiParameter("min_score", OpenApiTypes.NUMBER,
+    OpenApiParameter("min_score", number_schema(-1.0, 1.0),
                      description="Drop results whose relevance (best query-segment cosine, "
                                  "-1..1) is lower."),
-    OpenApiParameter("min_tier", OpenApiTypes.STR,
-                     description="Drop results below this relevance tier: high | medium | low."),
-    OpenApiParameter("explain", OpenApiTypes.BOOL, description="Per-signal scores and timings."),
-    OpenApiParameter("server_fusion", OpenApiTypes.BOOL,
+    OpenApiParameter("min_tier", {"type": "string", "enum": list(TIERS)},
+                     description="Drop results below this relevance tier."),
+    OpenApiParameter("explain", BOOL, description="Per-signal scores and timings."),
+    OpenApiParameter("server_fusion", BOOL,
                      description="Fuse on the search server when it can (OpenSearch hybrid "
                                  "query); default: the backend's SERVER_FUSION setting."),
     OpenApiParameter("tags", OpenApiTypes.STR, description="Comma-separated; any of them."),
     OpenApiParameter("language", OpenApiTypes.STR),
-    OpenApiParameter("min_duration", OpenApiTypes.NUMBER),
-    OpenApiParameter("max_duration", OpenApiTypes.NUMBER),
-    OpenApiParameter("published", OpenApiTypes.BOOL,
+    OpenApiParameter("min_duration", {"type": "number", "minimum": 0},
+                     description="Seconds; not above max_duration (400)."),
+    OpenApiParameter("max_duration", {"type": "number", "minimum": 0}, description="Seconds."),
+    OpenApiParameter("published", BOOL,
                      description="Staff or API key only: false searches unpublished videos "
                                  "(default true). Ignored for anonymous requests, which "
                                  "always get published videos."),
 ]
 
 
-@extend_schema(parameters=SEARCH_PARAMETERS, responses=OpenApiTypes.OBJECT)
+SEARCH_RESULT = {
+    "type": "object",
+    "required": ["id", "title", "score", "relevance", "tier", "duration", "tags", "language",
+                 "url", "thumbnail", "moments"],
+    "properties": {
+        "id": {"type": "string", "format": "uuid"}, "title": {"type": "string"},
+        "score": {"type": "number"}, "relevance": {"type": "number", "nullable": True},
+        "tier": {"type": "string"}, "duration": {"type": "number", "nullable": True},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "language": {"type": "string"}, "url": MEDIA_URL_SCHEMA,
+        "thumbnail": MEDIA_URL_SCHEMA, "moments": {"type": "array", "items": MOMENT_SCHEMA},
+    },
+}
+SEARCH_RESPONSE = {
+    "type": "object",
+    "required": ["query", "k", "page", "total", "fusion", "results"],
+    "properties": {
+        "query": {"type": "string"}, "k": {"type": "integer"}, "page": {"type": "integer"},
+        "total": {"type": "integer"},
+        "fusion": {"type": "object", "required": ["method", "normalization", "weights"],
+                   "properties": {"method": {"type": "string"},
+                                  "normalization": {"type": "string"},
+                                  "weights": {"type": "object",
+                                              "additionalProperties": {"type": "number"}}}},
+        "results": {"type": "array", "items": SEARCH_RESULT},
+        "explain": {"type": "object", "additionalProperties": True},
+    },
+}
+
+
+@extend_schema(parameters=SEARCH_PARAMETERS,
+               responses={200: OpenApiResponse(SEARCH_RESPONSE, description="Ranked videos."),
+                          **error_responses(400, 401, 429, 503)})
 @api_view(["GET"])
 @permission_classes([AllowAny])
 def search_view(request: Request) -> Response:
     """Search published videos and their moments."""
     params = request.query_params
+    try:
+        reject_empty(params, TYPED_SEARCH_PARAMETERS)
+        if len(str(params.get("q") or "")) > MAX_SEARCH_QUERY:
+            raise ParameterError(f"q must be at most {MAX_SEARCH_QUERY} characters.")
+    except ParameterError as exc:
+        return Response({"error": str(exc)}, status=400)
     if not is_privileged(request):  # anonymous callers only ever see published videos
         params = params.copy()
         params.pop("published", None)
@@ -89,7 +178,7 @@ def _recommendations_json(picks: list[Recommendation], request: Request) -> list
              "score": round(pick.score, 6), "reason": pick.reason} for pick in picks]
 
 
-K_PARAMETER = OpenApiParameter("k", OpenApiTypes.INT,
+K_PARAMETER = OpenApiParameter("k", int_schema(1, MAX_RECOMMENDATIONS),
                                description=f"How many videos (1-{MAX_RECOMMENDATIONS}, "
                                            "default 10).")
 Recommendations = inline_serializer("Recommendations", {
@@ -97,7 +186,9 @@ Recommendations = inline_serializer("Recommendations", {
 })
 
 
-@extend_schema(parameters=[K_PARAMETER], responses=Recommendations)
+@extend_schema(parameters=[OpenApiParameter("video_id", {"type": "string", "format": "uuid"},
+                                            OpenApiParameter.PATH), K_PARAMETER],
+               responses={200: Recommendations, **error_responses(400, 401, 404, 429, 503)})
 @api_view(["GET"])
 @permission_classes([AllowAny])
 def similar_view(request: Request, video_id: str) -> Response:
@@ -109,13 +200,18 @@ def similar_view(request: Request, video_id: str) -> Response:
 
 
 @extend_schema(
-    parameters=[K_PARAMETER,
-                OpenApiParameter("q", OpenApiTypes.STR,
-                                 description="Steer the list, e.g. 'Italian recipes'."),
-                OpenApiParameter("diversity", OpenApiTypes.NUMBER,
+    parameters=[OpenApiParameter("user_id", {"type": "string", "minLength": 1,
+                                             "maxLength": MAX_USER_ID,
+                                             "pattern": r"^[^/]*\S[^/]*$"},
+                                 OpenApiParameter.PATH),
+                K_PARAMETER,
+                OpenApiParameter("q", {"type": "string", "maxLength": MAX_QUERY},
+                                 description="Steer the list, e.g. 'Italian recipes' (at most "
+                                             f"{MAX_QUERY} characters)."),
+                OpenApiParameter("diversity", number_schema(0.0, 1.0),
                                  description="MMR trade-off, 0 (relevance only) to 1 "
                                              f"(default {DEFAULT_DIVERSITY}).")],
-    responses=Recommendations,
+    responses={200: Recommendations, **error_responses(400, 401, 503)},
 )
 @api_view(["GET"])
 @permission_classes([HasApiKey])

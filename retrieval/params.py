@@ -15,6 +15,10 @@ class ParameterError(ValueError):
     """A user-supplied parameter is invalid; the message says how to fix it."""
 
 
+MAX_MOMENTS = 20
+MAX_PAGE = 10**6
+
+
 def _number(params: Mapping[str, str], name: str, kind: type, default=None):
     raw = params.get(name)
     if raw in (None, ""):
@@ -79,19 +83,43 @@ def parse_fusion(params: Mapping[str, str]) -> FusionSpec | None:
         raise ParameterError(str(exc)) from None
 
 
+def _check_weights(spec: FusionSpec | None) -> None:
+    """Weights name known signals only, and at least one of them is above zero."""
+    if spec is None or not spec.weights:
+        return
+    unknown = sorted(set(spec.weights) - set(SIGNALS))
+    if unknown:
+        raise ParameterError(f"Unknown signal(s) in weights {unknown}: choose from "
+                             f"{list(SIGNALS)}.")
+    if not any(weight > 0 for weight in spec.weights.values()):
+        raise ParameterError("weights are all zero: give at least one signal a weight above 0.")
+
+
+def _bounded(name: str, value: int, low: int, high: int) -> int:
+    if value < low:
+        raise ParameterError(f"{name} must be {low} or more (got {value}).")
+    if value > high:
+        raise ParameterError(f"{name} must be between {low} and {high} (got {value}).")
+    return value
+
+
 def parse_request(params: Mapping[str, str], published_default: bool | None = True,
                   **overrides: object) -> SearchRequest:
     """Build a SearchRequest from string parameters, raising ParameterError on bad input."""
     k = _number(params, "k", int, 10)
     if not 1 <= k <= MAX_K:
         raise ParameterError(f"k must be between 1 and {MAX_K} (got {k}).")
+    page = _bounded("page", _number(params, "page", int, 1), 1, MAX_PAGE)
+    moments = _bounded("moments", _number(params, "moments", int, 3), 1, MAX_MOMENTS)
     signals = _csv(params, "signals") or SIGNALS
+    fusion = parse_fusion(params)
+    _check_weights(fusion)
     try:
         get_profile(params.get("profile") or DEFAULT_PROFILE)
         return SearchRequest(
-            query=str(params.get("q") or ""), k=k, page=_number(params, "page", int, 1),
-            fusion=parse_fusion(params), filters=parse_filters(params, published_default),
-            signals=signals, moments=_number(params, "moments", int, 3),
+            query=str(params.get("q") or ""), k=k, page=page,
+            fusion=fusion, filters=parse_filters(params, published_default),
+            signals=signals, moments=moments,
             explain=bool(_bool(params, "explain", False)),
             server_fusion=_bool(params, "server_fusion", None),
             min_score=_number(params, "min_score", float),
