@@ -202,7 +202,7 @@ def test_tool_detail_cuts_every_absolute_path_to_its_name() -> None:
     source = Path("/srv/reelsearch/media/videos/2026/12/my clip.mp4")
     log = ("[mov,mp4] moov atom not found\n"
            "/srv/reelsearch/media/videos/2026/12/my clip.mp4: Invalid data found when "
-           "processing input; output /var/work/12/frames/frame_00001.jpg")
+           "processing input; output /data/scratch/12/frames/frame_00001.jpg")
     detail = media.tool_detail(log, source)
     assert detail == ("my clip.mp4: Invalid data found when processing input; output "
                       "frame_00001.jpg")
