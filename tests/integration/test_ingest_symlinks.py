@@ -19,7 +19,7 @@ from workers.ingest import expand, register
 
 pytestmark = [pytest.mark.django_db]  # no on-commit pipeline run: registration only
 
-SECRET = b"root:x:0:0:root:/root:/bin/bash\n"
+SECRET = b"admin:x:1000:1000:admin:/home/admin:/bin/sh\n"
 
 
 def media_files(settings) -> list[bytes]:
