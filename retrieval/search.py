@@ -52,6 +52,9 @@ from .text import display_text, query_terms, searchable_text
 
 SIGNALS = ("bm25", "text", "visual")
 MAX_K = 100
+SPOKEN = ("speech", "sentence")  # kinds shown to users as "speech" moments
+LEXICAL_WEIGHT = 0.1  # weight of query-term overlap in a sentence unit's localisation score
+LOCALIZED = "localized"  # key of the localised spoken span among a video's moments
 
 
 @dataclass(frozen=True)
@@ -385,9 +388,9 @@ def localized_moment(units: list[_Unit], text: str, query: np.ndarray | None
     if not units or query is None or units[0].vector.shape != query.shape:
         return None
     sims = np.stack([unit.vector for unit in units]) @ query
-    terms = query_terms(text)
+    patterns = term_patterns(query_terms(text))
     scored = [Unit(u.segment_id, u.start, u.end,
-                   float(sim) + LEXICAL_WEIGHT * term_overlap(u.text, terms))
+                   float(sim) + LEXICAL_WEIGHT * term_overlap(u.text, patterns))
               for u, sim in zip(units, sims, strict=True)]
     found = localize(scored)
     if found is None:
@@ -397,10 +400,6 @@ def localized_moment(units: list[_Unit], text: str, query: np.ndarray | None
     pooled = attention_pool(np.array([sim for _, sim in inside]))
     words = " ".join(u.text for u, _ in inside)
     return Localized(found.segment_id, found.start, found.end, pooled), words
-
-
-SPOKEN = ("speech", "sentence")
-LEXICAL_WEIGHT = 0.1
 
 
 def _moments(result: VideoResult, segments: dict[str, Segment], request: SearchRequest,
@@ -429,9 +428,6 @@ def _moments(result: VideoResult, segments: dict[str, Segment], request: SearchR
         spans = [span for span in spans if span.kind != "metadata"]
     return [_moment(span, texts, explained, request) for span in
             distinct_moments(spans, request.moments)]
-
-
-LOCALIZED = "localized"
 
 
 def _place_localized(spans: list[Span], found: tuple[Localized, str] | None) -> list[Span]:
