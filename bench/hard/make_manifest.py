@@ -27,11 +27,9 @@ and that every moment span starts and ends on speech with silence just outside i
 
 from __future__ import annotations
 
-import argparse
 import array
 import hashlib
 import json
-import os
 import re
 import subprocess
 import sys
@@ -42,6 +40,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
+from bench.generated import start  # noqa: E402
 from tests import media  # noqa: E402
 
 #: Bump when the way media are made changes, so that every clip is generated again.
@@ -457,37 +456,13 @@ def check_media(entries: list[dict], out: Path) -> list[str]:
 # --------------------------------------------------------------------------- manifest
 
 
-def previous_entries(manifest: Path) -> dict[str, dict]:
-    """Return the clip entries of an earlier manifest by clip id."""
-    if not manifest.is_file():
-        return {}
-    entries = (json.loads(line) for line in manifest.read_text().splitlines() if line.strip())
-    return {entry["clip_id"]: entry for entry in entries if "clip_id" in entry}
 
 
-def default_out() -> Path:
-    """Return the default media directory (outside the repository)."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "reelsearch" / "hard-bench"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=default_out())
-    parser.add_argument("--texts", type=Path, default=HERE / "texts.json")
-    parser.add_argument("--force", action="store_true", help="Regenerate every clip.")
-    args = parser.parse_args()
-    data = json.loads(args.texts.read_text(encoding="utf-8"))
-    found = problems(data)
-    if found:
-        sys.exit("texts.json is not usable:\n  " + "\n  ".join(found))
-    missing = media.missing_tools()
-    if missing:
-        sys.exit(f"Install {', '.join(missing)} (Debian packages ffmpeg and espeak-ng).")
-    out = args.out.expanduser().resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    manifest = out / "manifest.jsonl"
-    before = {} if args.force else previous_entries(manifest)
+    data, manifest, before = start(__doc__, "hard-bench", HERE / "texts.json", problems)
+    out = manifest.parent
     clips = [(clip, make_narrated, group["id"]) for group in data["groups"]
              for clip in group["clips"]]
     clips += [(clip, make_slides, clip["group"]) for clip in data["slides"]]

@@ -16,10 +16,8 @@ retrieval from speech alone.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -27,6 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
+from bench.generated import start  # noqa: E402
 from tests import media  # noqa: E402
 
 MIN_CLIPS, MIN_QUERIES, MIN_MOMENTS, MIN_LONG_CLIPS = 40, 2, 10, 3
@@ -77,12 +76,6 @@ def fingerprint(clip: dict, data: dict) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def previous_entries(manifest: Path) -> dict[str, dict]:
-    """Return the entries of an earlier manifest by clip id."""
-    if not manifest.is_file():
-        return {}
-    entries = (json.loads(line) for line in manifest.read_text().splitlines() if line.strip())
-    return {entry["clip_id"]: entry for entry in entries}
 
 
 def make_short(clip: dict, data: dict, out: Path) -> dict:
@@ -105,29 +98,11 @@ def make_long(clip: dict, data: dict, out: Path) -> dict:
             "duration": round(media.media_duration(path), 3)}
 
 
-def default_out() -> Path:
-    """Return the default media directory (outside the repository)."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "reelsearch" / "spoken-bench"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=default_out())
-    parser.add_argument("--texts", type=Path, default=HERE / "texts.json")
-    parser.add_argument("--force", action="store_true", help="Regenerate every clip.")
-    args = parser.parse_args()
-    data = json.loads(args.texts.read_text(encoding="utf-8"))
-    found = problems(data)
-    if found:
-        sys.exit("texts.json is not usable:\n  " + "\n  ".join(found))
-    missing = media.missing_tools()
-    if missing:
-        sys.exit(f"Install {', '.join(missing)} (Debian packages ffmpeg and espeak-ng).")
-    out = args.out.expanduser().resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    manifest = out / "manifest.jsonl"
-    before = {} if args.force else previous_entries(manifest)
+    data, manifest, before = start(__doc__, "spoken-bench", HERE / "texts.json", problems)
+    out = manifest.parent
     entries = []
     clips = [(clip, make_short) for clip in data["clips"]]
     clips += [(clip, make_long) for clip in data["long_clips"]]
