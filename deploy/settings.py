@@ -243,11 +243,11 @@ REELSEARCH = {
     # Named fusion profiles (retrieval/profiles.py); "default" ranks a request that names
     # no fusion. `manage.py tune_fusion` writes fitted ones to FUSION_PROFILE_FILE. The
     # default was chosen on the shipped benchmarks (README, "Evaluation"): z-scores, led by
-    # the dense signal, with BM25 at 0.3 and gated by the share of query terms a segment
+    # the dense signal, with BM25 at 0.2 and gated by the share of query terms a segment
     # matches (cubed), so that one incidental word cannot outvote the dense signal.
     "FUSION_PROFILES": {
         "default": {"method": "arithmetic", "normalization": "z_score",
-                    "weights": {"bm25": 0.3, "text": 1.0}, "coverage": 3.0},
+                    "weights": {"bm25": 0.2, "text": 1.0}, "coverage": 3.0},
     },
     "FUSION_PROFILE_FILE": os.environ.get("REELSEARCH_FUSION_PROFILE_FILE",
                                           str(VAR_DIR / "fusion_profiles.json")),
