@@ -150,7 +150,13 @@ RETRIEVAL_BACKENDS = {
             os.environ.get("REELSEARCH_BACKEND", "embedded"),
         ),
         "PATH": os.environ.get("REELSEARCH_INDEX_DIR", str(VAR_DIR / "index")),
+        # OpenSearch (retrieval/backends/opensearch_client.py): one node or several, comma
+        # separated; basic auth and TLS certificate checks for a secured or managed cluster.
         "URL": os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:9200"),
+        "USERNAME": os.environ.get("OPENSEARCH_USERNAME", ""),
+        "PASSWORD": os.environ.get("OPENSEARCH_PASSWORD", ""),
+        "VERIFY_CERTS": os.environ.get("OPENSEARCH_VERIFY_CERTS", "true"),
+        "CA_CERTS": os.environ.get("OPENSEARCH_CA_CERTS", ""),
         "INDEX": os.environ.get("OPENSEARCH_INDEX", "reelsearch-segments"),
         "REPLICAS": int(os.environ.get("OPENSEARCH_REPLICAS", "1")),
     },
