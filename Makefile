@@ -75,7 +75,7 @@ test: install
 	  REELSEARCH_TEST_OPENSEARCH_URL=$(TEST_OPENSEARCH_URL) \
 	  $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
 	fi; \
-	if [ $$services = 0 ] && { [ "$${CI:-}" = true ] || deploy/services status | grep -q '^postgres: up'; }; then \
+	if [ $$services = 0 ] && { [ "$${CI:-}" = true ] || deploy/services status | grep '^postgres: up' >/dev/null; }; then \
 	  echo "The catalog, API and worker tests again, with the catalog on PostgreSQL:"; \
 	  REELSEARCH_TEST_DATABASE_URL=$(TEST_DATABASE_URL) \
 	  REELSEARCH_TEST_REDIS_URL=$(TEST_REDIS_URL) \
