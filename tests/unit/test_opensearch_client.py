@@ -138,3 +138,14 @@ def test_settings_read_the_environment(tmp_path):
     bad = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                          text=True, timeout=60, env={**env, "OPENSEARCH_VERIFY_CERTS": "sure"})
     assert "OPENSEARCH_VERIFY_CERTS) = 'sure': use true or false" in bad.stderr
+
+
+def test_ipv6_hosts_and_the_loopback_rule():
+    (conn,) = connections(build_client("default", {"URL": "https://[fd00::5]:9201"}))
+    assert conn.host == "https://[fd00::5]:9201"
+    local = client_options("default", {"URL": "http://[::1]:9200", "USERNAME": "u",
+                                       "PASSWORD": "p"})
+    assert local["hosts"][0]["host"] == "::1" and local["http_auth"] == ("u", "p")
+    with pytest.raises(ImproperlyConfigured, match="plain http:// to fd00::5"):
+        client_options("default", {"URL": "http://[fd00::5]:9200", "USERNAME": "u",
+                                   "PASSWORD": "p"})
