@@ -12,8 +12,17 @@ DEBIAN_PACKAGES := ffmpeg espeak-ng redis-server chromium chromium-driver
 DEMO_VAR ?= var
 export REELSEARCH_REDIS_PORT ?= 6390
 export REELSEARCH_OPENSEARCH_PORT ?= 9250
+export REELSEARCH_POSTGRES_PORT ?= 5433
 TEST_REDIS_URL := redis://127.0.0.1:$(REELSEARCH_REDIS_PORT)/0
 TEST_OPENSEARCH_URL := http://127.0.0.1:$(REELSEARCH_OPENSEARCH_PORT)
+# deploy/services postgres-up makes this user and database (a loopback-only test cluster).
+TEST_DATABASE_URL := postgresql://reelsearch:reelsearch@127.0.0.1:$(REELSEARCH_POSTGRES_PORT)/reelsearch
+# The tests that run a second time with the catalog on PostgreSQL: the catalog, the API and
+# the admin, ingest and recovery, and real Celery workers writing status and segments.
+POSTGRES_TESTS := tests/integration/test_api.py tests/integration/test_api_visibility.py \
+	tests/integration/test_admin.py tests/integration/test_recover.py \
+	tests/integration/test_ingest_metadata.py tests/integration/test_concurrent_workers.py \
+	tests/unit/test_status_command.py
 
 .PHONY: install system-deps demo test test-unit lint services-up services-down bench clean
 
@@ -58,12 +67,19 @@ lint: install
 
 # The services start before the suite and stop after it, whatever happened in between.
 test: install
-	@set -o pipefail; status=0; \
-	$(MAKE) --no-print-directory services-up || status=$$?; \
-	if [ $$status = 0 ]; then \
+	@set -o pipefail; services=0; \
+	$(MAKE) --no-print-directory services-up || services=$$?; \
+	status=$$services; \
+	if [ $$services = 0 ]; then \
 	  REELSEARCH_TEST_REDIS_URL=$(TEST_REDIS_URL) \
 	  REELSEARCH_TEST_OPENSEARCH_URL=$(TEST_OPENSEARCH_URL) \
 	  $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	fi; \
+	if [ $$services = 0 ] && { [ "$${CI:-}" = true ] || deploy/services status | grep '^postgres: up' >/dev/null; }; then \
+	  echo "The catalog, API and worker tests again, with the catalog on PostgreSQL:"; \
+	  REELSEARCH_TEST_DATABASE_URL=$(TEST_DATABASE_URL) \
+	  REELSEARCH_TEST_REDIS_URL=$(TEST_REDIS_URL) \
+	  $(PY) -m pytest $(PYTEST_ARGS) $(POSTGRES_TESTS) || status=$$?; \
 	fi; \
 	$(MAKE) --no-print-directory services-down; \
 	exit $$status
@@ -72,10 +88,16 @@ test-unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 # Services the integration tests need (started here, stopped after the run; see deploy/services).
+# PostgreSQL (Debian's `postgresql`, a private cluster under .services/) is optional outside
+# CI like OpenSearch: without it the second run, on PostgreSQL, is left out.
 # OpenSearch (deploy/opensearch/run-node; the first start builds it with Maven) is optional
 # outside CI: its tests then skip. Under CI=true a node that does not come up fails the run.
 services-up:
 	@deploy/services redis-up
+	@deploy/services postgres-up || case "$${CI:-}" in \
+	  1|true|TRUE|True|yes) echo "services: PostgreSQL is required under CI" >&2; exit 1 ;; \
+	  *) echo "services: PostgreSQL did not start: the PostgreSQL test run is skipped" >&2 ;; \
+	esac
 	@deploy/services opensearch-up || case "$${CI:-}" in \
 	  1|true|TRUE|True|yes) echo "services: OpenSearch is required under CI" >&2; exit 1 ;; \
 	  *) echo "services: OpenSearch did not start: its tests will be skipped" >&2 ;; \

@@ -114,7 +114,7 @@ def run_pool(processes: int, clips: list[Path], warmups: list[Path], var: Path, 
     threads = max(1, cores // processes)
     prefix = f"reelsearch-bench-{uuid.uuid4().hex[:8]}:"
     env = worker_env(
-        broker_url=url, key_prefix=prefix, database=connection.settings_dict["NAME"],
+        broker_url=url, key_prefix=prefix, database=connection.settings_dict,
         media_root=settings.MEDIA_ROOT, index_dir=settings.RETRIEVAL_BACKENDS["default"]["PATH"],
         work_dir=settings.REELSEARCH["WORK_DIR"], var_dir=var,
         REELSEARCH_ASR_THREADS=str(threads), OMP_NUM_THREADS=str(threads),

@@ -73,6 +73,8 @@ class TagsField(forms.CharField):
     def to_python(self, value) -> list[str]:
         """Split on commas, trim, drop empties and duplicates (case-insensitive)."""
         text = super().to_python(value) or ""
+        if "\x00" in text:  # PostgreSQL refuses it; the list's text hides it from validators
+            raise forms.ValidationError("Tags cannot contain NUL characters (\\u0000).")
         tags: dict[str, str] = {}
         for part in text.split(","):
             tag = part.strip()

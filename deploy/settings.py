@@ -8,6 +8,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from deploy.database import database_from_url, sqlite_database
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("REELSEARCH_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)  # the SQLite database lives here
@@ -114,12 +116,15 @@ TEMPLATES = [
     },
 ]
 
+# The catalog: DATABASE_URL (postgresql://USER:PASSWORD@HOST:PORT/NAME, see deploy/database.py)
+# for production, where web and worker processes on several hosts share it; without it, the
+# SQLite file DATABASE_PATH. DATABASE_CONN_MAX_AGE keeps PostgreSQL connections open that
+# many seconds (checked before reuse; 0 = one connection per request or task).
+DATABASE_URL = os.environ.get("DATABASE_URL", "").strip()
 DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("DATABASE_PATH", str(VAR_DIR / "db.sqlite3")),
-        "OPTIONS": {"timeout": 30, "transaction_mode": "IMMEDIATE"},
-    }
+    "default": database_from_url(DATABASE_URL, int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")))
+    if DATABASE_URL else
+    sqlite_database(os.environ.get("DATABASE_PATH", str(VAR_DIR / "db.sqlite3"))),
 }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -145,7 +150,13 @@ RETRIEVAL_BACKENDS = {
             os.environ.get("REELSEARCH_BACKEND", "embedded"),
         ),
         "PATH": os.environ.get("REELSEARCH_INDEX_DIR", str(VAR_DIR / "index")),
+        # OpenSearch (retrieval/backends/opensearch_client.py): one node or several, comma
+        # separated; basic auth and TLS certificate checks for a secured or managed cluster.
         "URL": os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:9200"),
+        "USERNAME": os.environ.get("OPENSEARCH_USERNAME", ""),
+        "PASSWORD": os.environ.get("OPENSEARCH_PASSWORD", ""),
+        "VERIFY_CERTS": os.environ.get("OPENSEARCH_VERIFY_CERTS", "true"),
+        "CA_CERTS": os.environ.get("OPENSEARCH_CA_CERTS", ""),
         "INDEX": os.environ.get("OPENSEARCH_INDEX", "reelsearch-segments"),
         "REPLICAS": int(os.environ.get("OPENSEARCH_REPLICAS", "1")),
     },

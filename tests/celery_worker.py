@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -150,17 +151,32 @@ def wait_until(check: Callable[[], object], timeout: float, interval: float = 0.
         time.sleep(interval)
 
 
-def worker_env(*, broker_url: str, key_prefix: str, database: str | Path, media_root: str | Path,
-               index_dir: str | Path, work_dir: str | Path, var_dir: str | Path,
-               **extra: str) -> dict[str, str]:
-    """Return the environment of a worker (or a `manage.py` process) sharing these paths."""
+def database_env(database: Mapping[str, object]) -> dict[str, str]:
+    """Return DATABASE_URL / DATABASE_PATH naming a database (a connection's settings_dict)."""
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        return {"DATABASE_URL": "", "DATABASE_PATH": str(database["NAME"])}
+    user = quote(str(database.get("USER") or ""), safe="")
+    password = quote(str(database.get("PASSWORD") or ""), safe="")
+    credentials = f"{user}:{password}@" if password else f"{user}@" if user else ""
+    port = f":{database['PORT']}" if database.get("PORT") else ""
+    name = quote(str(database["NAME"]), safe="")
+    query = urlencode(dict(database.get("OPTIONS") or {}))
+    url = f"postgresql://{credentials}{database.get('HOST') or ''}{port}/{name}"
+    return {"DATABASE_URL": f"{url}?{query}" if query else url, "DATABASE_CONN_MAX_AGE": "0"}
+
+
+def worker_env(*, broker_url: str, key_prefix: str, database: Mapping[str, object],
+               media_root: str | Path, index_dir: str | Path, work_dir: str | Path,
+               var_dir: str | Path, **extra: str) -> dict[str, str]:
+    """Return the environment of a worker (or a `manage.py` process) sharing these paths and
+    this database (`connection.settings_dict`: SQLite or PostgreSQL, the test database)."""
     env = dict(os.environ)
     env.update({
         "DJANGO_SETTINGS_MODULE": "deploy.settings",
         "PYTHONUNBUFFERED": "1",
         "CELERY_BROKER_URL": broker_url,
         "CELERY_BROKER_KEYPREFIX": key_prefix,
-        "DATABASE_PATH": str(database),
+        **database_env(database),
         "REELSEARCH_BACKEND": "embedded",
         "REELSEARCH_MEDIA_ROOT": str(media_root),
         "REELSEARCH_INDEX_DIR": str(index_dir),

@@ -27,6 +27,31 @@ def require(condition: bool, what: str) -> None:
     pytest.skip(reason=f"{what} is not available here: run `make test` to set it up")
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings) -> None:
+    """Require the PostgreSQL server that REELSEARCH_TEST_DATABASE_URL names, if it does."""
+    if os.environ.get("REELSEARCH_TEST_DATABASE_URL", "").strip():
+        from django.conf import settings
+
+        database = settings.DATABASES["default"]
+        require(postgres_answers(database),
+                f"PostgreSQL at {database['HOST']}:{database['PORT']} (REELSEARCH_TEST_"
+                "DATABASE_URL; `deploy/services postgres-up` starts one)")
+
+
+def postgres_answers(database: dict) -> bool:
+    """Return True when the PostgreSQL server of a DATABASES entry accepts its user."""
+    import psycopg
+
+    try:
+        psycopg.connect(host=database["HOST"], port=database["PORT"] or None,
+                        user=database["USER"], password=database["PASSWORD"],
+                        dbname=database["NAME"], connect_timeout=5).close()
+    except psycopg.Error:
+        return False
+    return True
+
+
 @pytest.fixture(autouse=True)
 def isolated_storage(request, settings, tmp_path: Path):
     """Point the index, media root and scratch directory of every test at tmp_path.

@@ -12,9 +12,17 @@ os.environ.setdefault("DJANGO_SECRET_KEY", "tests-only-key-" + "x" * 50)
 
 from deploy.settings import *  # noqa: E402,F403
 
-# A file, not SQLite's in-memory test database, so that a `celery worker` subprocess started
-# by the integration tests (tests/integration/test_celery_worker.py) sees the same data.
-DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405
+# The catalog: SQLite unless REELSEARCH_TEST_DATABASE_URL names a PostgreSQL server (`make
+# test` runs the catalog, API and worker tests a second time that way; the user needs
+# CREATEDB, as Django creates and drops a test_<NAME> database).
+# An `evaluate` child (REELSEARCH_EVAL_WORKDIR set) keeps its throwaway SQLite catalog.
+TEST_DATABASE_URL = os.environ.get("REELSEARCH_TEST_DATABASE_URL", "").strip()
+if TEST_DATABASE_URL and not os.environ.get("REELSEARCH_EVAL_WORKDIR"):
+    DATABASES = {"default": database_from_url(TEST_DATABASE_URL)}  # noqa: F405
+else:
+    # A file, not SQLite's in-memory test database, so that a `celery worker` subprocess
+    # started by the integration tests (tests/celery_worker.py) sees the same data.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405
 
 # Throttle counters stay in this process, even when REELSEARCH_CACHE_URL or a Redis
 # CELERY_BROKER_URL is set: tests clear the cache, which would flush a shared Redis database.

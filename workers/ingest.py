@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.db import transaction
 
@@ -182,16 +183,42 @@ def register(path: Path, metadata: dict | None = None) -> Registration:
             existing.refresh_from_db()
             return Registration(path, existing, "retried", "was failed; processing it again.")
         handle.seek(0)
-        return Registration(path, _create(path, handle, digest, metadata or {}), "created")
+        video = _new_video(path, handle, digest, metadata or {})
+        if (problem := _metadata_problem(path, video)) is not None:
+            return problem
+        return Registration(path, _create(video, path, handle), "created")
 
 
-def _create(path: Path, handle: BinaryIO, digest: str, metadata: dict) -> Video:
-    video = Video(
-        title=metadata.get("title") or path.stem.replace("_", " ").replace("-", " ").strip(),
+def _new_video(path: Path, handle: BinaryIO, digest: str, metadata: dict) -> Video:
+    return Video(
+        title=(metadata.get("title")
+               or path.stem.replace("_", " ").replace("-", " ").strip() or path.name),
         description=metadata.get("description", ""), tags=list(metadata.get("tags", [])),
         language=metadata.get("language", "en"), original_name=path.name, sha256=digest,
         size_bytes=os.fstat(handle.fileno()).st_size,
     )
+
+
+def _metadata_problem(path: Path, video: Video) -> Registration | None:
+    """Say which metadata the catalog cannot store: too long, or with NUL characters (which
+    PostgreSQL refuses; SQLite would keep them, and overlong values, silently)."""
+    problems = []
+    try:
+        video.clean_fields(exclude=["id", "source"])
+    except ValidationError as exc:
+        problems += [f"{name}: {' '.join(messages)}" for name, messages
+                     in exc.message_dict.items()]
+    fields = {"title": video.title, "description": video.description,
+              "language": video.language, "tags": " ".join(map(str, video.tags))}
+    problems += [f"{name}: contains a NUL character (\\u0000)" for name, value
+                 in fields.items() if "\x00" in str(value)]
+    if not problems:
+        return None
+    return _refuse(path, f"its metadata cannot be stored ({'; '.join(problems)}); fix the "
+                         "--metadata file and ingest it again.")
+
+
+def _create(video: Video, path: Path, handle: BinaryIO) -> Video:
     with transaction.atomic():
         video.source.save(path.name, File(handle, name=path.name), save=False)
         video.save()

@@ -56,7 +56,6 @@ from types import MappingProxyType
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from opensearchpy import OpenSearch
 from opensearchpy import exceptions as errors
 
 from retrieval.documents import Filters, Hit, IndexReport, SegmentDoc
@@ -64,6 +63,7 @@ from retrieval.fusion import FusionSpec, ScoredSegment
 from retrieval.text import query_terms
 
 from .base import BackendUnavailable, SearchBackend, invalid_document
+from .opensearch_client import build_client
 
 logger = logging.getLogger("reelsearch.opensearch")
 
@@ -195,10 +195,7 @@ class OpenSearchBackend(SearchBackend):
         self.refresh = _refresh_policy(alias, params.get("REFRESH", "wait_for"))
         self.bulk_size = int(params.get("BULK_SIZE", 500))
         self.candidates = int(params.get("KNN_CANDIDATES", 100))
-        self.client = OpenSearch(
-            hosts=[self.url], timeout=float(params.get("TIMEOUT", 30)), max_retries=2,
-            retry_on_timeout=True, **dict(params.get("OPTIONS") or {}),
-        )
+        self.client = build_client(alias, params)  # hosts, basic auth, TLS
         self._ready = False
         self._plugins: set[str] | None = None
         self._skipped_fields: set[str] = set()

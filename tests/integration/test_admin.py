@@ -109,6 +109,22 @@ def test_auto_tags_can_be_removed_and_metadata_edits_reach_the_index(
 
 
 @pytest.mark.models
+def test_metadata_the_database_cannot_store_is_refused_by_the_form(admin_client, indexed):
+    bread = indexed["Sourdough Basics"]
+    form = {"title": "T" * 301, "description": "", "tags": "bread, nul\x00tag",
+            "language": "en", "published": "on",
+            "segments-TOTAL_FORMS": "0", "segments-INITIAL_FORMS": "3",
+            "segments-MIN_NUM_FORMS": "0", "segments-MAX_NUM_FORMS": "1000"}
+    response = admin_client.post(change_url(bread), form)
+    assert response.status_code == 200  # the form again, with its errors (not a 500)
+    errors = response.context["adminform"].form.errors
+    assert "at most 300 characters" in errors["title"][0]
+    assert "Tags cannot contain NUL characters" in errors["tags"][0]
+    bread.refresh_from_db()
+    assert bread.title == "Sourdough Basics" and bread.tags == ["cooking", "bread"]
+
+
+@pytest.mark.models
 def test_reprocess_and_reindex_actions(admin_client, indexed, monkeypatch,
                                        django_capture_on_commit_callbacks):
     queued = []

@@ -80,7 +80,7 @@ def shared_worker(media_tools, redis_url, tmp_path_factory, django_db_setup, dja
     client = redis.Redis.from_url(redis_url)
     with override_settings(**overrides), django_db_blocker.unblock():
         env = worker_env(
-            broker_url=redis_url, key_prefix=prefix, database=connection.settings_dict["NAME"],
+            broker_url=redis_url, key_prefix=prefix, database=connection.settings_dict,
             media_root=settings.MEDIA_ROOT, index_dir=root / "index", work_dir=root / "work",
             var_dir=root / "var",
             REELSEARCH_MAX_RETRIES=str(MAX_RETRIES), REELSEARCH_RETRY_BACKOFF_SECONDS="1",

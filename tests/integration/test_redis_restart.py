@@ -86,7 +86,7 @@ def shared_restart(media_tools, tmp_path_factory, django_db_setup, django_db_blo
         with override_settings(**overrides), django_db_blocker.unblock():
             env = worker_env(
                 broker_url=server.url, key_prefix=prefix,
-                database=connection.settings_dict["NAME"], media_root=settings.MEDIA_ROOT,
+                database=connection.settings_dict, media_root=settings.MEDIA_ROOT,
                 index_dir=root / "index", work_dir=root / "work", var_dir=root / "var",
                 CELERY_TASK_SOFT_TIME_LIMIT=str(SOFT_LIMIT),
                 CELERY_TASK_TIME_LIMIT=str(HARD_LIMIT), CELERY_VISIBILITY_TIMEOUT="3600",

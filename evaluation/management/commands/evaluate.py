@@ -57,6 +57,7 @@ def isolated_environment(workdir: Path) -> dict[str, str]:
         THROWAWAY_ENV: str(workdir),
         "DJANGO_SETTINGS_MODULE": settings_module(),
         "REELSEARCH_VAR_DIR": str(workdir),
+        "DATABASE_URL": "",  # the throwaway catalog is always a SQLite file
         "DATABASE_PATH": str(workdir / "db.sqlite3"),
         "REELSEARCH_INDEX_DIR": str(workdir / "index"),
         "REELSEARCH_MEDIA_ROOT": str(workdir / "media"),
