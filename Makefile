@@ -15,13 +15,18 @@ export REELSEARCH_OPENSEARCH_PORT ?= 9250
 TEST_REDIS_URL := redis://127.0.0.1:$(REELSEARCH_REDIS_PORT)/0
 TEST_OPENSEARCH_URL := http://127.0.0.1:$(REELSEARCH_OPENSEARCH_PORT)
 
-.PHONY: install system-deps demo test test-unit lint services-up services-down bench clean
+.PHONY: install text-model system-deps demo test test-unit lint services-up services-down bench clean
 
 # deploy/settings.py defaults to DEBUG off and then needs DJANGO_SECRET_KEY; the demo and the
 # benchmarks run as local development (tests set this in tests/settings.py).
-demo bench: export DJANGO_DEBUG ?= 1
+demo bench text-model: export DJANGO_DEBUG ?= 1
 
-install: system-deps $(VENV)/.installed
+install: system-deps $(VENV)/.installed text-model
+
+# The text model exported once to ONNX for onnxruntime (into REELSEARCH_TEXT_ONNX_DIR, the
+# virtualenv's share/reelsearch by default; kept when already there).
+text-model: $(VENV)/.installed
+	$(PY) manage.py export_text_model
 
 # Debian packages, installed only when a command is missing.
 system-deps:
