@@ -337,13 +337,16 @@ class EmbeddedBackend(SearchBackend):
         with self._lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                kept: dict[str, SegmentDoc] = {}
                 for doc in docs:
                     problem = invalid_document(doc) or _dimension_mismatch(conn, doc, dims)
                     if problem:
                         failed[doc.id] = problem
-                        continue
-                    self._delete_rows(conn, "id = ?", (doc.id,))
-                    self._insert(conn, doc)
+                    else:
+                        kept.pop(doc.id, None)
+                        kept[doc.id] = doc  # the last copy of an id in a batch wins
+                self._delete_ids(conn, list(kept))
+                self._insert_many(conn, list(kept.values()))
                 _bump(conn)
                 conn.execute("COMMIT")
             except BaseException:
@@ -351,22 +354,36 @@ class EmbeddedBackend(SearchBackend):
                 raise
         return IndexReport(indexed=len(docs) - len(failed), failed=failed)
 
+    @classmethod
+    def _delete_ids(cls, conn: sqlite3.Connection, ids: list[str], chunk: int = 500) -> None:
+        """Delete the stored rows of these segment ids (one query per chunk of ids)."""
+        for start in range(0, len(ids), chunk):
+            part = ids[start:start + chunk]
+            cls._delete_rows(conn, f"id IN ({', '.join('?' * len(part))})", tuple(part))
+
     @staticmethod
-    def _insert(conn: sqlite3.Connection, doc: SegmentDoc) -> None:
-        filters = doc.filters
-        cur = conn.execute(
-            'INSERT INTO docs (id, video_id, kind, start, "end", text, tags, language, duration,'
-            " published) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (doc.id, doc.video_id, doc.kind, doc.start, doc.end, doc.text,
-             json.dumps([str(t).lower() for t in filters.get("tags", [])]),
-             str(filters.get("language", "")), float(filters.get("duration", 0.0) or 0.0),
-             int(bool(filters.get("published", True)))),
-        )
-        conn.execute("INSERT INTO docs_fts (rowid, text) VALUES (?, ?)", (cur.lastrowid, doc.text))
-        for field, vector in doc.vectors.items():
-            blob = np.asarray(vector, dtype=np.float32).tobytes()
-            conn.execute("INSERT INTO vectors (segment_id, field, vec) VALUES (?, ?, ?)",
-                         (doc.id, field, blob))
+    def _insert_many(conn: sqlite3.Connection, docs: list[SegmentDoc]) -> None:
+        """Insert documents, their FTS rows and their vectors with one statement each."""
+        if not docs:
+            return
+        start = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM docs").fetchone()[0] + 1
+        rows = []
+        for rowid, doc in enumerate(docs, start):
+            filters = doc.filters
+            rows.append((rowid, doc.id, doc.video_id, doc.kind, doc.start, doc.end, doc.text,
+                         json.dumps([str(t).lower() for t in filters.get("tags", [])]),
+                         str(filters.get("language", "")),
+                         float(filters.get("duration", 0.0) or 0.0),
+                         int(bool(filters.get("published", True)))))
+        conn.executemany(
+            'INSERT INTO docs (rowid, id, video_id, kind, start, "end", text, tags, language,'
+            " duration, published) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany("INSERT INTO docs_fts (rowid, text) VALUES (?, ?)",
+                         [(row[0], row[6]) for row in rows])
+        conn.executemany(
+            "INSERT INTO vectors (segment_id, field, vec) VALUES (?, ?, ?)",
+            [(doc.id, field, np.asarray(vector, dtype=np.float32).tobytes())
+             for doc in docs for field, vector in doc.vectors.items()])
 
     @staticmethod
     def _delete_rows(conn: sqlite3.Connection, where: str, args: tuple) -> None:
