@@ -149,6 +149,10 @@ RETRIEVAL_BACKENDS = {
         "URL": os.environ.get("OPENSEARCH_URL", "http://127.0.0.1:9200"),
         "INDEX": os.environ.get("OPENSEARCH_INDEX", "reelsearch-segments"),
         "REPLICAS": int(os.environ.get("OPENSEARCH_REPLICAS", "1")),
+        # Embedded backend: exact cosine up to this many vectors per field, above it an HNSW
+        # graph (faiss) proposes candidates that are re-scored exactly (0 = always exact).
+        "ANN_MIN_SIZE": int(os.environ.get("REELSEARCH_ANN_MIN_SIZE", "50000")),
+        "ANN_EF_SEARCH": int(os.environ.get("REELSEARCH_ANN_EF_SEARCH", "128")),
     },
 }
 

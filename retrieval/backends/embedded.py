@@ -38,6 +38,8 @@ from django.core.exceptions import ImproperlyConfigured
 from retrieval.documents import Filters, Hit, IndexReport, SegmentDoc
 from retrieval.text import query_terms
 
+from .ann import HnswIndex
+from .ann import available as ann_available
 from .base import BackendUnavailable, SearchBackend, invalid_document
 
 SCHEMA = """
@@ -100,6 +102,7 @@ class VectorStore:
         self.kind_code = np.zeros(0, dtype=np.int32)
         self.alive = np.zeros(0, dtype=bool)
         self.last_seq = 0
+        self.ann: HnswIndex | None = None  # set by the backend above ANN_MIN_SIZE rows
 
     def put(self, segment_id: str, video_id: str, kind: str, vector: np.ndarray) -> None:
         """Insert or replace one vector (normalized on the way in)."""
@@ -114,6 +117,8 @@ class VectorStore:
             self.ids.append(segment_id)
             self.video.append(video_id)
             self.row[segment_id] = index
+        elif self.ann is not None and index < self.ann.size:
+            self.ann.stale.add(index)
         self.matrix[index] = vector
         self.video[index] = video_id
         self.video_code[index] = self.code(video_id)
@@ -160,19 +165,56 @@ class VectorStore:
         if vector.shape[0] != self.matrix.shape[1]:
             raise ValueError(f"query vector has dimension {vector.shape[0]}, the index holds "
                              f"{self.matrix.shape[1]}")
-        scores = self.matrix[:size] @ _normalized(vector)
+        vector = _normalized(vector)
         mask = self.alive[:size].copy()
         if videos is not None:
             mask &= self._member(self.video_code[:size], videos)
         if kinds:
             mask &= self._member(self.kind_code[:size], kinds)
-        scores = np.where(mask, scores, -np.inf)
-        k = min(k, int(mask.sum()))
+        allowed = int(mask.sum())
+        k = min(k, allowed)
         if k == 0:
             return []
-        top = np.argpartition(-scores, k - 1)[:k] if k < size else np.arange(size)
+        if self.ann is not None and allowed > 4 * self.ann.ef_search:
+            rows = self._ann_candidates(vector, k, mask)
+        elif allowed < size // 4:
+            rows = np.flatnonzero(mask)  # a selective filter: score only its rows
+        else:
+            rows = None
+        if rows is None:
+            scores = np.where(mask, self.matrix[:size] @ vector, -np.inf)
+            top = np.argpartition(-scores, k - 1)[:k] if k < size else np.arange(size)
+        else:
+            scores = np.full(size, -np.inf, dtype=np.float32)
+            scores[rows] = self.matrix[rows] @ vector  # exact cosine of every candidate
+            top = rows[np.argpartition(-scores[rows], k - 1)[:k]] if k < len(rows) else rows
         top = top[np.lexsort((top, -scores[top]))]
         return [Hit(self.ids[i], self.video[i], float(scores[i])) for i in top]
+
+    def _ann_candidates(self, vector: np.ndarray, k: int, mask: np.ndarray) -> np.ndarray:
+        """Return graph candidates, plus the rows the graph does not know as they are now.
+
+        Rows appended since the last sync and rows re-embedded since the graph was built
+        are scored exactly whatever the graph says.
+        """
+        candidates = [self.ann.candidates(vector, k, mask),
+                      np.flatnonzero(mask[self.ann.size:]) + self.ann.size]
+        if self.ann.stale:
+            stale = np.fromiter(self.ann.stale, dtype=np.int64)
+            candidates.append(stale[mask[stale]])
+        return np.unique(np.concatenate(candidates))
+
+    def sync_ann(self) -> None:
+        """Add the rows appended since the graph last grew."""
+        if self.ann is not None and self.ann.size < len(self.ids):
+            self.ann.add(self.matrix[self.ann.size:len(self.ids)])
+
+    def build_ann(self, ef_search: int) -> HnswIndex:
+        """Build the HNSW graph over every row (deleted rows stay in it, masked out)."""
+        index = HnswIndex(self.matrix.shape[1], ef_search=ef_search)
+        index.add(self.matrix[:len(self.ids)])
+        self.ann = index
+        return index
 
 
 def _normalized(vector: np.ndarray) -> np.ndarray:
@@ -468,6 +510,8 @@ class EmbeddedBackend(SearchBackend):
             conn.close()
         for suffix in ("", "-wal", "-shm"):
             (self.root / f"{filename}{suffix}").unlink(missing_ok=True)
+        for graph in self.root.glob(f"{filename}.*.hnsw*"):
+            graph.unlink(missing_ok=True)
 
     # -- reads -----------------------------------------------------------------------------
     def count(self) -> int:
@@ -528,7 +572,35 @@ class EmbeddedBackend(SearchBackend):
             if self._loaded != (current, generation) or field not in self._stores:
                 self._refresh(conn, field)
                 self._loaded = (current, generation)
-            return self._stores.setdefault(field, VectorStore())
+            store = self._stores.setdefault(field, VectorStore())
+            self._ensure_ann(store, current, field)
+            return store
+
+    def _ensure_ann(self, store: VectorStore, current: str, field: str) -> None:
+        """Give a store past ANN_MIN_SIZE rows its HNSW graph: the saved one, or a new one.
+
+        A graph with more than a twentieth of its rows re-embedded since it was built is rebuilt
+        (re-scoring uses the new vectors, but the graph would lead to the old ones).
+        """
+        size = len(store.ids)
+        threshold = int(self.params.get("ANN_MIN_SIZE", 0) or 0)
+        if threshold <= 0 or size < threshold or not ann_available():
+            store.ann = None
+            return
+        if store.ann is not None and len(store.ann.stale) <= store.ann.size // 20:
+            store.sync_ann()
+            return
+        path = self.root / f"{current}.{field}.hnsw"
+        ef_search = int(self.params.get("ANN_EF_SEARCH", 128))
+        if store.ann is None:
+            store.ann = HnswIndex.load(path, store.ids, ef_search)
+        if store.ann is None or len(store.ann.stale) > store.ann.size // 20:
+            with self._locked(fcntl.LOCK_SH):
+                if self._current() == current:  # not retired by a rebuild meanwhile
+                    store.build_ann(ef_search).save(path, store.ids)
+                else:
+                    store.build_ann(ef_search)
+        store.sync_ann()
 
     def _refresh(self, conn: sqlite3.Connection, field: str) -> None:
         for name in {field, *self._stores}:
