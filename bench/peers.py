@@ -6,7 +6,7 @@ queries are 2-5 words that skip the 100 most frequent ones. Each engine runs in 
 process (its own peak RSS), one after the other:
 
 - reelsearch: bulk load through EmbeddedBackend.index() in batches of 1,000; BM25 (FTS5) and
-  k-NN windows of 150 (REELSEARCH_SIGNAL_WINDOW) as the query service asks for them; hybrid =
+  exact k-NN windows of 150 (REELSEARCH_SIGNAL_WINDOW) as the query service asks for them; hybrid =
   both signals, fusion (the default profile without its coverage gate, which reads the
   catalog) and grouping into videos, without and with query encoding (the ONNX encoder,
   no cache hits: every query is new).
@@ -99,7 +99,9 @@ def run_reelsearch(corpus: Corpus, count: int) -> dict:
     from retrieval.fusion import fuse, group_by_video
     from retrieval.profiles import get_profile
 
-    backend = EmbeddedBackend("peers", {"PATH": str(var / "index")})
+    # Exact cosine: random vectors have no neighbourhood structure for a graph to follow
+    # (HNSW recall on them is far below what it is on real MiniLM vectors).
+    backend = EmbeddedBackend("peers", {"PATH": str(var / "index"), "ANN_MIN_SIZE": 0})
     filters = {"tags": [], "language": "en", "duration": 600.0, "published": True}
     started = time.perf_counter()
     for ids, videos, texts, vectors in corpus.batches():

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
+import logging
 import os
 import secrets
 import sqlite3
@@ -41,6 +43,8 @@ from retrieval.text import query_terms
 from .ann import HnswIndex
 from .ann import available as ann_available
 from .base import BackendUnavailable, SearchBackend, invalid_document
+
+logger = logging.getLogger("reelsearch.embedded")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -103,6 +107,8 @@ class VectorStore:
         self.alive = np.zeros(0, dtype=bool)
         self.last_seq = 0
         self.ann: HnswIndex | None = None  # set by the backend above ANN_MIN_SIZE rows
+        self.building: threading.Thread | None = None  # a graph being built in the background
+        self.replaced_during_build: set[int] | None = None
 
     def put(self, segment_id: str, video_id: str, kind: str, vector: np.ndarray) -> None:
         """Insert or replace one vector (normalized on the way in)."""
@@ -117,8 +123,11 @@ class VectorStore:
             self.ids.append(segment_id)
             self.video.append(video_id)
             self.row[segment_id] = index
-        elif self.ann is not None and index < self.ann.size:
-            self.ann.stale.add(index)
+        else:
+            if self.ann is not None and index < self.ann.size:
+                self.ann.stale.add(index)
+            if self.replaced_during_build is not None:
+                self.replaced_during_build.add(index)
         self.matrix[index] = vector
         self.video[index] = video_id
         self.video_code[index] = self.code(video_id)
@@ -208,13 +217,6 @@ class VectorStore:
         """Add the rows appended since the graph last grew."""
         if self.ann is not None and self.ann.size < len(self.ids):
             self.ann.add(self.matrix[self.ann.size:len(self.ids)])
-
-    def build_ann(self, ef_search: int) -> HnswIndex:
-        """Build the HNSW graph over every row (deleted rows stay in it, masked out)."""
-        index = HnswIndex(self.matrix.shape[1], ef_search=ef_search)
-        index.add(self.matrix[:len(self.ids)])
-        self.ann = index
-        return index
 
 
 def _normalized(vector: np.ndarray) -> np.ndarray:
@@ -579,28 +581,57 @@ class EmbeddedBackend(SearchBackend):
     def _ensure_ann(self, store: VectorStore, current: str, field: str) -> None:
         """Give a store past ANN_MIN_SIZE rows its HNSW graph: the saved one, or a new one.
 
-        A graph with more than a twentieth of its rows re-embedded since it was built is rebuilt
+        A new graph is built in a background thread (ANN_BUILD_IN_BACKGROUND, default on):
+        searches stay exact meanwhile, and no request waits for the build. A graph with more
+        than a twentieth of its rows re-embedded since it was built is rebuilt the same way
         (re-scoring uses the new vectors, but the graph would lead to the old ones).
         """
-        size = len(store.ids)
         threshold = int(self.params.get("ANN_MIN_SIZE", 0) or 0)
-        if threshold <= 0 or size < threshold or not ann_available():
+        if threshold <= 0 or len(store.ids) < threshold or not ann_available():
             store.ann = None
-            return
-        if store.ann is not None and len(store.ann.stale) <= store.ann.size // 20:
-            store.sync_ann()
             return
         path = self.root / f"{current}.{field}.hnsw"
         ef_search = int(self.params.get("ANN_EF_SEARCH", 128))
-        if store.ann is None:
+        if store.ann is None and store.building is None:
             store.ann = HnswIndex.load(path, store.ids, ef_search)
-        if store.ann is None or len(store.ann.stale) > store.ann.size // 20:
+        stale = store.ann is None or len(store.ann.stale) > store.ann.size // 20
+        if stale and store.building is None:
+            build = functools.partial(self._build_ann, store, path, current, ef_search)
+            if self.params.get("ANN_BUILD_IN_BACKGROUND", True):
+                store.building = threading.Thread(target=build, daemon=True,
+                                                  name=f"hnsw-{field}")
+                store.replaced_during_build = set()
+                store.building.start()
+            else:
+                store.replaced_during_build = set()
+                build()
+        store.sync_ann()
+
+    def _build_ann(self, store: VectorStore, path: Path, current: str, ef_search: int) -> None:
+        """Build a graph over the store's rows as they are now, install it, save it."""
+        try:
+            rows, matrix = len(store.ids), store.matrix
+            index = HnswIndex(matrix.shape[1], ef_search=ef_search)
+            index.add(matrix[:rows])
+            with self._lock:
+                index.stale = {row for row in store.replaced_during_build or () if row < rows}
+                store.replaced_during_build, store.ann = None, index
+                store.sync_ann()
+                ids = list(store.ids[:rows])
             with self._locked(fcntl.LOCK_SH):
                 if self._current() == current:  # not retired by a rebuild meanwhile
-                    store.build_ann(ef_search).save(path, store.ids)
-                else:
-                    store.build_ann(ef_search)
-        store.sync_ann()
+                    index.save(path, ids)
+        except Exception:  # a failed build leaves the exact search in place
+            logger.exception("building the HNSW graph of %s failed", path.name)
+        finally:
+            store.building = None
+
+    def wait_for_ann(self, timeout: float | None = None) -> None:
+        """Wait for graphs being built in the background (tests, benchmarks)."""
+        for store in list(self._stores.values()):
+            thread = store.building
+            if thread is not None:
+                thread.join(timeout)
 
     def _refresh(self, conn: sqlite3.Connection, field: str) -> None:
         for name in {field, *self._stores}:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from retrieval.backends.embedded import EmbeddedBackend, VectorStore
+from retrieval.backends.embedded import EmbeddedBackend
 from retrieval.documents import Filters, SegmentDoc
 
 DIM = 32
@@ -25,9 +25,9 @@ def docs(vectors: np.ndarray, start: int = 0) -> list[SegmentDoc]:
             for n, vector in enumerate(vectors, start)]
 
 
-def backend(path: Path, min_size: int = 500) -> EmbeddedBackend:
+def backend(path: Path, min_size: int = 500, background: bool = False) -> EmbeddedBackend:
     return EmbeddedBackend("ann", {"PATH": str(path), "ANN_MIN_SIZE": min_size,
-                                   "ANN_EF_SEARCH": 64})
+                                   "ANN_EF_SEARCH": 64, "ANN_BUILD_IN_BACKGROUND": background})
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def test_the_graph_is_saved_and_loaded_by_the_next_process(tmp_path: Path, corpu
     instance, vectors, _ = corpus
     first = instance.knn("text", vectors[7], 10)
     assert list((tmp_path / "index").glob("*.text.hnsw"))
-    monkeypatch.setattr(VectorStore, "build_ann", lambda *a: pytest.fail("graph rebuilt"))
+    monkeypatch.setattr(EmbeddedBackend, "_build_ann", lambda *a: pytest.fail("graph rebuilt"))
     again = backend(tmp_path / "index")
     assert again.knn("text", vectors[7], 10) == first
     again.close()
@@ -119,3 +119,17 @@ def test_a_saved_graph_of_other_rows_is_not_used(tmp_path: Path, corpus):
     hits = again.knn("text", vectors[12], 5)
     assert hits[0].video_id != "v1" and again._stores["text"].ann.size == 1990
     again.close()
+
+
+def test_a_background_build_keeps_searches_exact_until_the_graph_is_in(tmp_path: Path):
+    rng = np.random.default_rng(5)
+    vectors = unit(rng, 1500)
+    instance = backend(tmp_path / "bg", background=True)
+    instance.index(docs(vectors))
+    first = instance.knn("text", vectors[4], 5)  # answered while the graph is being built
+    assert first[0].segment_id.endswith(":4")
+    instance.wait_for_ann(timeout=120)
+    store = instance._stores["text"]
+    assert store.building is None and store.ann is not None and store.ann.size == 1500
+    assert instance.knn("text", vectors[4], 1)[0].segment_id.endswith(":4")
+    instance.close()
