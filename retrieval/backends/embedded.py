@@ -134,6 +134,30 @@ class VectorStore:
         self.kind_code[index] = self.code(kind)
         self.alive[index] = True
 
+    def load(self, rows: list[tuple]) -> None:
+        """Fill an empty store from (seq, segment id, video id, kind, float32 blob) rows.
+
+        A segment id that appears twice keeps its last vector (rows come in seq order).
+        """
+        last = {row[1]: n for n, row in enumerate(rows)}
+        rows = [row for n, row in enumerate(rows) if last[row[1]] == n]
+        matrix = np.frombuffer(b"".join(row[4] for row in rows), dtype=np.float32)
+        matrix = matrix.reshape(len(rows), -1)
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        self.ids = [row[1] for row in rows]
+        self.video = [row[2] for row in rows]
+        self.row = {segment_id: n for n, segment_id in enumerate(self.ids)}
+        capacity = max(1024, len(rows))
+        self.matrix = np.zeros((capacity, matrix.shape[1]), dtype=np.float32)
+        self.matrix[:len(rows)] = matrix / np.where(norms > 0, norms, 1.0)
+        self.video_code = np.zeros(capacity, dtype=np.int32)
+        self.kind_code = np.zeros(capacity, dtype=np.int32)
+        self.alive = np.zeros(capacity, dtype=bool)
+        self.video_code[:len(rows)] = [self.code(video) for video in self.video]
+        self.kind_code[:len(rows)] = [self.code(row[3]) for row in rows]
+        self.alive[:len(rows)] = True
+        self.last_seq = rows[-1][0] if rows else 0
+
     def code(self, value: str) -> int:
         """Return the small integer that stands for a video id or kind in masks."""
         return self.codes.setdefault(value, len(self.codes))
@@ -641,9 +665,13 @@ class EmbeddedBackend(SearchBackend):
                 # cleared and re-embedded with another dimension: load the field afresh
                 store = self._stores[name] = VectorStore()
                 rows = _vector_rows(conn, name, 0)
-            for seq, segment_id, video_id, kind, blob in rows:
-                store.put(segment_id, video_id, kind, np.frombuffer(blob, dtype=np.float32))
-                store.last_seq = seq
+            if rows and not store.ids:
+                store.load(rows)  # a first load: one matrix operation for every row
+            else:
+                for _, segment_id, video_id, kind, blob in rows:
+                    store.put(segment_id, video_id, kind, np.frombuffer(blob, dtype=np.float32))
+            if rows:
+                store.last_seq = rows[-1][0]
             live = {row[0] for row in conn.execute(
                 "SELECT segment_id FROM vectors WHERE field = ?", (name,))}
             store.drop([sid for sid in store.row if sid not in live])
