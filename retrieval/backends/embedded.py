@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
+import logging
 import os
 import secrets
 import sqlite3
@@ -38,7 +40,11 @@ from django.core.exceptions import ImproperlyConfigured
 from retrieval.documents import Filters, Hit, IndexReport, SegmentDoc
 from retrieval.text import query_terms
 
+from .ann import HnswIndex
+from .ann import available as ann_available
 from .base import BackendUnavailable, SearchBackend, invalid_document
+
+logger = logging.getLogger("reelsearch.embedded")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (
@@ -100,6 +106,9 @@ class VectorStore:
         self.kind_code = np.zeros(0, dtype=np.int32)
         self.alive = np.zeros(0, dtype=bool)
         self.last_seq = 0
+        self.ann: HnswIndex | None = None  # set by the backend above ANN_MIN_SIZE rows
+        self.building: threading.Thread | None = None  # a graph being built in the background
+        self.replaced_during_build: set[int] | None = None
 
     def put(self, segment_id: str, video_id: str, kind: str, vector: np.ndarray) -> None:
         """Insert or replace one vector (normalized on the way in)."""
@@ -114,11 +123,40 @@ class VectorStore:
             self.ids.append(segment_id)
             self.video.append(video_id)
             self.row[segment_id] = index
+        else:
+            if self.ann is not None and index < self.ann.size:
+                self.ann.stale.add(index)
+            if self.replaced_during_build is not None:
+                self.replaced_during_build.add(index)
         self.matrix[index] = vector
         self.video[index] = video_id
         self.video_code[index] = self.code(video_id)
         self.kind_code[index] = self.code(kind)
         self.alive[index] = True
+
+    def load(self, rows: list[tuple]) -> None:
+        """Fill an empty store from (seq, segment id, video id, kind, float32 blob) rows.
+
+        A segment id that appears twice keeps its last vector (rows come in seq order).
+        """
+        last = {row[1]: n for n, row in enumerate(rows)}
+        rows = [row for n, row in enumerate(rows) if last[row[1]] == n]
+        matrix = np.frombuffer(b"".join(row[4] for row in rows), dtype=np.float32)
+        matrix = matrix.reshape(len(rows), -1)
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        self.ids = [row[1] for row in rows]
+        self.video = [row[2] for row in rows]
+        self.row = {segment_id: n for n, segment_id in enumerate(self.ids)}
+        capacity = max(1024, len(rows))
+        self.matrix = np.zeros((capacity, matrix.shape[1]), dtype=np.float32)
+        self.matrix[:len(rows)] = matrix / np.where(norms > 0, norms, 1.0)
+        self.video_code = np.zeros(capacity, dtype=np.int32)
+        self.kind_code = np.zeros(capacity, dtype=np.int32)
+        self.alive = np.zeros(capacity, dtype=bool)
+        self.video_code[:len(rows)] = [self.code(video) for video in self.video]
+        self.kind_code[:len(rows)] = [self.code(row[3]) for row in rows]
+        self.alive[:len(rows)] = True
+        self.last_seq = rows[-1][0] if rows else 0
 
     def code(self, value: str) -> int:
         """Return the small integer that stands for a video id or kind in masks."""
@@ -160,19 +198,49 @@ class VectorStore:
         if vector.shape[0] != self.matrix.shape[1]:
             raise ValueError(f"query vector has dimension {vector.shape[0]}, the index holds "
                              f"{self.matrix.shape[1]}")
-        scores = self.matrix[:size] @ _normalized(vector)
+        vector = _normalized(vector)
         mask = self.alive[:size].copy()
         if videos is not None:
             mask &= self._member(self.video_code[:size], videos)
         if kinds:
             mask &= self._member(self.kind_code[:size], kinds)
-        scores = np.where(mask, scores, -np.inf)
-        k = min(k, int(mask.sum()))
+        allowed = int(mask.sum())
+        k = min(k, allowed)
         if k == 0:
             return []
-        top = np.argpartition(-scores, k - 1)[:k] if k < size else np.arange(size)
+        if self.ann is not None and allowed > 4 * self.ann.ef_search:
+            rows = self._ann_candidates(vector, k, mask)
+        elif allowed < size // 4:
+            rows = np.flatnonzero(mask)  # a selective filter: score only its rows
+        else:
+            rows = None
+        if rows is None:
+            scores = np.where(mask, self.matrix[:size] @ vector, -np.inf)
+            top = np.argpartition(-scores, k - 1)[:k] if k < size else np.arange(size)
+        else:
+            scores = np.full(size, -np.inf, dtype=np.float32)
+            scores[rows] = self.matrix[rows] @ vector  # exact cosine of every candidate
+            top = rows[np.argpartition(-scores[rows], k - 1)[:k]] if k < len(rows) else rows
         top = top[np.lexsort((top, -scores[top]))]
         return [Hit(self.ids[i], self.video[i], float(scores[i])) for i in top]
+
+    def _ann_candidates(self, vector: np.ndarray, k: int, mask: np.ndarray) -> np.ndarray:
+        """Return graph candidates, plus the rows the graph does not know as they are now.
+
+        Rows appended since the last sync and rows re-embedded since the graph was built
+        are scored exactly whatever the graph says.
+        """
+        candidates = [self.ann.candidates(vector, k, mask),
+                      np.flatnonzero(mask[self.ann.size:]) + self.ann.size]
+        if self.ann.stale:
+            stale = np.fromiter(self.ann.stale, dtype=np.int64)
+            candidates.append(stale[mask[stale]])
+        return np.unique(np.concatenate(candidates))
+
+    def sync_ann(self) -> None:
+        """Add the rows appended since the graph last grew."""
+        if self.ann is not None and self.ann.size < len(self.ids):
+            self.ann.add(self.matrix[self.ann.size:len(self.ids)])
 
 
 def _normalized(vector: np.ndarray) -> np.ndarray:
@@ -337,13 +405,16 @@ class EmbeddedBackend(SearchBackend):
         with self._lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                kept: dict[str, SegmentDoc] = {}
                 for doc in docs:
                     problem = invalid_document(doc) or _dimension_mismatch(conn, doc, dims)
                     if problem:
                         failed[doc.id] = problem
-                        continue
-                    self._delete_rows(conn, "id = ?", (doc.id,))
-                    self._insert(conn, doc)
+                    else:
+                        kept.pop(doc.id, None)
+                        kept[doc.id] = doc  # the last copy of an id in a batch wins
+                self._delete_ids(conn, list(kept))
+                self._insert_many(conn, list(kept.values()))
                 _bump(conn)
                 conn.execute("COMMIT")
             except BaseException:
@@ -351,22 +422,36 @@ class EmbeddedBackend(SearchBackend):
                 raise
         return IndexReport(indexed=len(docs) - len(failed), failed=failed)
 
+    @classmethod
+    def _delete_ids(cls, conn: sqlite3.Connection, ids: list[str], chunk: int = 500) -> None:
+        """Delete the stored rows of these segment ids (one query per chunk of ids)."""
+        for start in range(0, len(ids), chunk):
+            part = ids[start:start + chunk]
+            cls._delete_rows(conn, f"id IN ({', '.join('?' * len(part))})", tuple(part))
+
     @staticmethod
-    def _insert(conn: sqlite3.Connection, doc: SegmentDoc) -> None:
-        filters = doc.filters
-        cur = conn.execute(
-            'INSERT INTO docs (id, video_id, kind, start, "end", text, tags, language, duration,'
-            " published) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (doc.id, doc.video_id, doc.kind, doc.start, doc.end, doc.text,
-             json.dumps([str(t).lower() for t in filters.get("tags", [])]),
-             str(filters.get("language", "")), float(filters.get("duration", 0.0) or 0.0),
-             int(bool(filters.get("published", True)))),
-        )
-        conn.execute("INSERT INTO docs_fts (rowid, text) VALUES (?, ?)", (cur.lastrowid, doc.text))
-        for field, vector in doc.vectors.items():
-            blob = np.asarray(vector, dtype=np.float32).tobytes()
-            conn.execute("INSERT INTO vectors (segment_id, field, vec) VALUES (?, ?, ?)",
-                         (doc.id, field, blob))
+    def _insert_many(conn: sqlite3.Connection, docs: list[SegmentDoc]) -> None:
+        """Insert documents, their FTS rows and their vectors with one statement each."""
+        if not docs:
+            return
+        start = conn.execute("SELECT COALESCE(MAX(rowid), 0) FROM docs").fetchone()[0] + 1
+        rows = []
+        for rowid, doc in enumerate(docs, start):
+            filters = doc.filters
+            rows.append((rowid, doc.id, doc.video_id, doc.kind, doc.start, doc.end, doc.text,
+                         json.dumps([str(t).lower() for t in filters.get("tags", [])]),
+                         str(filters.get("language", "")),
+                         float(filters.get("duration", 0.0) or 0.0),
+                         int(bool(filters.get("published", True)))))
+        conn.executemany(
+            'INSERT INTO docs (rowid, id, video_id, kind, start, "end", text, tags, language,'
+            " duration, published) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany("INSERT INTO docs_fts (rowid, text) VALUES (?, ?)",
+                         [(row[0], row[6]) for row in rows])
+        conn.executemany(
+            "INSERT INTO vectors (segment_id, field, vec) VALUES (?, ?, ?)",
+            [(doc.id, field, np.asarray(vector, dtype=np.float32).tobytes())
+             for doc in docs for field, vector in doc.vectors.items()])
 
     @staticmethod
     def _delete_rows(conn: sqlite3.Connection, where: str, args: tuple) -> None:
@@ -451,6 +536,8 @@ class EmbeddedBackend(SearchBackend):
             conn.close()
         for suffix in ("", "-wal", "-shm"):
             (self.root / f"{filename}{suffix}").unlink(missing_ok=True)
+        for graph in self.root.glob(f"{filename}.*.hnsw*"):
+            graph.unlink(missing_ok=True)
 
     # -- reads -----------------------------------------------------------------------------
     def count(self) -> int:
@@ -511,7 +598,64 @@ class EmbeddedBackend(SearchBackend):
             if self._loaded != (current, generation) or field not in self._stores:
                 self._refresh(conn, field)
                 self._loaded = (current, generation)
-            return self._stores.setdefault(field, VectorStore())
+            store = self._stores.setdefault(field, VectorStore())
+            self._ensure_ann(store, current, field)
+            return store
+
+    def _ensure_ann(self, store: VectorStore, current: str, field: str) -> None:
+        """Give a store past ANN_MIN_SIZE rows its HNSW graph: the saved one, or a new one.
+
+        A new graph is built in a background thread (ANN_BUILD_IN_BACKGROUND, default on):
+        searches stay exact meanwhile, and no request waits for the build. A graph with more
+        than a twentieth of its rows re-embedded since it was built is rebuilt the same way
+        (re-scoring uses the new vectors, but the graph would lead to the old ones).
+        """
+        threshold = int(self.params.get("ANN_MIN_SIZE", 0) or 0)
+        if threshold <= 0 or len(store.ids) < threshold or not ann_available():
+            store.ann = None
+            return
+        path = self.root / f"{current}.{field}.hnsw"
+        ef_search = int(self.params.get("ANN_EF_SEARCH", 128))
+        if store.ann is None and store.building is None:
+            store.ann = HnswIndex.load(path, store.ids, ef_search)
+        stale = store.ann is None or len(store.ann.stale) > store.ann.size // 20
+        if stale and store.building is None:
+            build = functools.partial(self._build_ann, store, path, current, ef_search)
+            if self.params.get("ANN_BUILD_IN_BACKGROUND", True):
+                store.building = threading.Thread(target=build, daemon=True,
+                                                  name=f"hnsw-{field}")
+                store.replaced_during_build = set()
+                store.building.start()
+            else:
+                store.replaced_during_build = set()
+                build()
+        store.sync_ann()
+
+    def _build_ann(self, store: VectorStore, path: Path, current: str, ef_search: int) -> None:
+        """Build a graph over the store's rows as they are now, install it, save it."""
+        try:
+            rows, matrix = len(store.ids), store.matrix
+            index = HnswIndex(matrix.shape[1], ef_search=ef_search)
+            index.add(matrix[:rows])
+            with self._lock:
+                index.stale = {row for row in store.replaced_during_build or () if row < rows}
+                store.replaced_during_build, store.ann = None, index
+                store.sync_ann()
+                ids = list(store.ids[:rows])
+            with self._locked(fcntl.LOCK_SH):
+                if self._current() == current:  # not retired by a rebuild meanwhile
+                    index.save(path, ids)
+        except Exception:  # a failed build leaves the exact search in place
+            logger.exception("building the HNSW graph of %s failed", path.name)
+        finally:
+            store.building = None
+
+    def wait_for_ann(self, timeout: float | None = None) -> None:
+        """Wait for graphs being built in the background (tests, benchmarks)."""
+        for store in list(self._stores.values()):
+            thread = store.building
+            if thread is not None:
+                thread.join(timeout)
 
     def _refresh(self, conn: sqlite3.Connection, field: str) -> None:
         for name in {field, *self._stores}:
@@ -521,9 +665,13 @@ class EmbeddedBackend(SearchBackend):
                 # cleared and re-embedded with another dimension: load the field afresh
                 store = self._stores[name] = VectorStore()
                 rows = _vector_rows(conn, name, 0)
-            for seq, segment_id, video_id, kind, blob in rows:
-                store.put(segment_id, video_id, kind, np.frombuffer(blob, dtype=np.float32))
-                store.last_seq = seq
+            if rows and not store.ids:
+                store.load(rows)  # a first load: one matrix operation for every row
+            else:
+                for _, segment_id, video_id, kind, blob in rows:
+                    store.put(segment_id, video_id, kind, np.frombuffer(blob, dtype=np.float32))
+            if rows:
+                store.last_seq = rows[-1][0]
             live = {row[0] for row in conn.execute(
                 "SELECT segment_id FROM vectors WHERE field = ?", (name,))}
             store.drop([sid for sid in store.row if sid not in live])

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from retrieval.encoders import get_text_encoder, text_encoder_loaded
 from retrieval.params import ParameterError, parse_request
 from retrieval.search import search
 from retrieval.serialize import response_json
@@ -48,11 +50,23 @@ class Command(BaseCommand):
                                     backend=opts["backend"])
         except ParameterError as exc:
             raise CommandError(str(exc)) from exc
+        load_ms = self._load_models(request)
         response = search(request)
         if opts["json"]:
             self.stdout.write(json.dumps(response_json(response), indent=2))
             return
         self._print(response, opts["all_moments"])
+        if load_ms is not None:
+            self.stdout.write(f"(text model loaded in {load_ms:.0f} ms, before the search)")
+
+    @staticmethod
+    def _load_models(request) -> float | None:
+        """Load the text model ahead of the search; return how long it took (None: loaded)."""
+        if "text" not in request.signals or text_encoder_loaded():
+            return None
+        started = time.perf_counter()
+        get_text_encoder()
+        return (time.perf_counter() - started) * 1000
 
     def _print(self, response, all_moments: bool = False) -> None:
         self.stdout.write(self.style.MIGRATE_HEADING(
