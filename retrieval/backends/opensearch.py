@@ -561,9 +561,8 @@ class OpenSearchBackend(SearchBackend):
     def _pipeline(spec: FusionSpec, names: list[str]) -> dict:
         """Build the temporary search pipeline that fuses the hybrid query's sub-queries."""
         if spec.method == "rrf":
-            processor = {"score-ranker-processor": {"combination": {  # a top-level
-                "technique": "rrf",  # rank_constant is silently ignored: it goes in parameters
-                "parameters": {"rank_constant": spec.rank_constant}}}}
+            processor = {"score-ranker-processor": {"combination": {
+                "technique": "rrf", "rank_constant": spec.rank_constant}}}
         else:
             weights = [spec.weight(name) for name in names]
             processor = {"normalization-processor": {

@@ -13,6 +13,7 @@ import java.util.concurrent.TimeUnit;
 
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
+import org.opensearch.Version;
 import org.opensearch.common.logging.LogConfigurator;
 import org.opensearch.common.settings.Settings;
 import org.opensearch.env.Environment;
@@ -20,9 +21,10 @@ import org.opensearch.node.InternalSettingsPreparer;
 import org.opensearch.node.Node;
 import org.opensearch.plugins.ExtensiblePlugin;
 import org.opensearch.plugins.Plugin;
+import org.opensearch.plugins.PluginInfo;
 
 /**
- * A single-node OpenSearch 2.19 for development and tests, embedded without Bootstrap:
+ * A single-node OpenSearch 3.6 for development and tests, embedded without Bootstrap:
  * the modules and plugins (k-NN, neural-search) are classpath plugins.
  *
  * <pre>
@@ -38,17 +40,27 @@ public final class ReelsearchNode extends Node {
 
     /** Plugin classes, loaded by name so that the launcher compiles against core only. */
     static final List<String> DEFAULT_PLUGINS = List.of(
-        "org.opensearch.transport.Netty4Plugin",
-        "org.opensearch.analysis.common.CommonAnalysisPlugin",
-        "org.opensearch.painless.PainlessPlugin",
-        "org.opensearch.index.mapper.MapperExtrasPlugin",
-        "org.opensearch.index.reindex.ReindexPlugin",
+        "org.opensearch.transport.Netty4ModulePlugin",
+        "org.opensearch.analysis.common.CommonAnalysisModulePlugin",
+        "org.opensearch.painless.PainlessModulePlugin",
+        "org.opensearch.index.mapper.MapperExtrasModulePlugin",
+        "org.opensearch.index.reindex.ReindexModulePlugin",
         "org.opensearch.knn.plugin.KNNPlugin",
         "org.opensearch.neuralsearch.plugin.NeuralSearch"
     );
 
     private ReelsearchNode(Environment env, Collection<Class<? extends Plugin>> plugins) {
-        super(env, plugins, true);
+        super(env, describe(plugins), true);
+    }
+
+    /** Describe classpath plugins the way 3.x's Node takes them (as its MockNode does). */
+    private static List<PluginInfo> describe(Collection<Class<? extends Plugin>> plugins) {
+        List<PluginInfo> infos = new ArrayList<>();
+        for (Class<? extends Plugin> plugin : plugins) {
+            infos.add(new PluginInfo(plugin.getName(), "classpath plugin", "NA", Version.CURRENT,
+                "21", plugin.getName(), null, List.of(), false));
+        }
+        return infos;
     }
 
     public static void main(String[] args) throws Exception {
@@ -139,7 +151,7 @@ public final class ReelsearchNode extends Node {
      */
     private static void preloadPainlessExtensions(Logger logger) {
         try {
-            Class<?> painless = Class.forName("org.opensearch.painless.PainlessPlugin");
+            Class<?> painless = Class.forName("org.opensearch.painless.PainlessModulePlugin");
             ExtensiblePlugin plugin = (ExtensiblePlugin) painless.getConstructor().newInstance();
             ClassLoader loader = ReelsearchNode.class.getClassLoader();
             plugin.loadExtensions(new ExtensiblePlugin.ExtensionLoader() {
