@@ -24,6 +24,7 @@ in a temporary directory and stopped at the end; its start time and heap are rep
     python bench/opensearch_vs_embedded.py [--segments 100000] [--queries 200] [--url URL]
         [--vectors random|minilm] [--backends embedded,opensearch] [--bulk-size 500]
         [--bulk-threads 2] [--m 16] [--ef-construction 100] [--quantize 0|7|1]
+        [--method hnsw|flat]
 """
 
 from __future__ import annotations
@@ -239,6 +240,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--m", type=int, default=16)
     parser.add_argument("--ef-construction", type=int, default=100)
     parser.add_argument("--quantize", type=int, choices=(0, 7, 1), default=0)
+    parser.add_argument("--method", choices=("hnsw", "flat"), default="hnsw")
     return parser.parse_args()
 
 
@@ -269,6 +271,7 @@ def main() -> None:
     opensearch = {"URL": url, "INDEX": f"bench-{os.getpid()}", "REPLICAS": 0,
                   "DIMENSIONS": {"text": DIM}, "TIMEOUT": 120, "REFRESH": "false",
                   "BULK_THREADS": args.bulk_threads, "QUANTIZE": args.quantize,
+                  "VECTOR_METHOD": args.method,
                   "HNSW": {"m": args.m, "ef_construction": args.ef_construction}}
     result["opensearch_settings"] = {k: v for k, v in opensearch.items() if k != "URL"}
     factories = {"embedded": lambda: EmbeddedBackend("bench", {"PATH": str(var / "bench-index")}),
@@ -298,7 +301,7 @@ def main() -> None:
         if data is not None:
             stop_node(data)
     result["load_average_1m_after"] = os.getloadavg()[0]
-    out = ROOT / "bench" / "results" / f"opensearch_vs_embedded-{args.vectors}.json"
+    out = ROOT / "bench" / "results" / f"opensearch_vs_embedded-{args.vectors}-{args.method}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))

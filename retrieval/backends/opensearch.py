@@ -37,11 +37,12 @@ Settings (RETRIEVAL_BACKENDS[alias]): URL, INDEX, REPLICAS (default 1), SHARDS (
 DIMENSIONS ({field: dim}; default REELSEARCH TEXT_DIM and, if set, VISUAL_DIM), REFRESH
 ("wait_for" default, "true" or "false": when written documents become searchable),
 TIMEOUT (seconds, 30), BULK_SIZE (documents per bulk request, 500), BULK_THREADS (bulk requests
-a rebuild keeps in flight, 2), HNSW (graph parameters {"m", "ef_construction"}; the template's
-16 / 100 by default), QUANTIZE (0: float32 vectors; 7 or 1: lucene scalar quantization to 7 or
-1 bits), KNN_CANDIDATES (HNSW
-explores at least this many candidates, even for a small k: recall; 100), SERVER_FUSION (fuse on
-the server by default, False), OPTIONS (extra keyword arguments for ``opensearchpy.OpenSearch``:
+a rebuild keeps in flight, 2), VECTOR_METHOD ("hnsw", default, or "flat": an exact scan, no
+graph), HNSW (graph parameters {"m", "ef_construction"}; the template's 16 / 100 by default),
+QUANTIZE (0: float32 vectors; 7 or 1: lucene scalar quantization to 7 or 1 bits),
+KNN_CANDIDATES (HNSW explores at least this many candidates, even for a small k: recall; 100),
+SERVER_FUSION (fuse on the node whenever it ranks like retrieval/fusion.py: one round trip;
+True), OPTIONS (extra keyword arguments for ``opensearchpy.OpenSearch``:
 authentication, TLS).
 """
 
@@ -242,6 +243,7 @@ class OpenSearchBackend(SearchBackend):
         self.refresh = _refresh_policy(alias, params.get("REFRESH", "wait_for"))
         self.bulk_size = int(params.get("BULK_SIZE", 500))
         self.candidates = int(params.get("KNN_CANDIDATES", 100))
+        self.prefers_server_fusion = bool(params.get("SERVER_FUSION", True))
         self.hnsw, self.quantize = _hnsw(alias, params)
         self.method = str(params.get("VECTOR_METHOD", "hnsw"))
         if self.method not in ("hnsw", "flat"):

@@ -250,3 +250,24 @@ def test_server_side_fusion_of_bm25_alone_and_of_nothing(backend: SearchBackend)
     assert ids(backend.hybrid("volcano", {}, WINDOW, Filters(), FusionSpec())) == HYBRID_BM25
     assert backend.hybrid("", {}, WINDOW, Filters(), FusionSpec()) == []
     assert backend.hybrid("submarine", {}, WINDOW, Filters(), FusionSpec()) == []
+
+
+@pytest.mark.parametrize("spec", [FusionSpec("arithmetic", weights={"bm25": 0.2, "text": 1.0}),
+                                  FusionSpec("rrf", weights={"bm25": 0.5, "text": 1.0})],
+                         ids=["min_max", "rrf weighted"])
+def test_one_round_trip_groups_and_pages_like_client_side(
+    backend: SearchBackend, spec: FusionSpec
+) -> None:
+    """The node's fused window, grouped to videos, pages like fusion.py's grouped list."""
+    skip_unless(backend, backend.supports_server_fusion,
+                "no server-side fusion (retrieval/fusion.py fuses its signals)")
+    backend.index(paging_corpus())
+    vector = unit(0) + 0.3 * unit(2)
+    server = group_by_video(backend.hybrid("harbor", {"text": vector}, 60, Filters(), spec))
+    client = group_by_video(fuse({"bm25": backend.bm25("harbor", 60),
+                                  "text": as_lucene_knn(backend.knn("text", vector, 60))}, spec))
+    assert [v.video_id for v in server] == [v.video_id for v in client]
+    assert [[m.segment_id for m in v.moments] for v in server] == \
+        [[m.segment_id for m in v.moments] for v in client]
+    pages = [server[start:start + 6] for start in range(0, len(server), 6)]
+    assert len({v.video_id for page in pages for v in page}) == len(server) == 20
