@@ -12,8 +12,12 @@ DEBIAN_PACKAGES := ffmpeg espeak-ng redis-server chromium chromium-driver
 DEMO_VAR ?= var
 export REELSEARCH_REDIS_PORT ?= 6390
 export REELSEARCH_OPENSEARCH_PORT ?= 9250
+export REELSEARCH_CLUSTER_HTTP_PORTS ?= 9261,9262,9263
+export REELSEARCH_CLUSTER_TRANSPORT_PORTS ?= 9361,9362,9363
 TEST_REDIS_URL := redis://127.0.0.1:$(REELSEARCH_REDIS_PORT)/0
 TEST_OPENSEARCH_URL := http://127.0.0.1:$(REELSEARCH_OPENSEARCH_PORT)
+comma := ,
+TEST_CLUSTER_URL := http://127.0.0.1:$(firstword $(subst $(comma), ,$(REELSEARCH_CLUSTER_HTTP_PORTS)))
 
 .PHONY: install system-deps demo test test-unit lint services-up services-down bench clean
 
@@ -63,6 +67,7 @@ test: install
 	if [ $$status = 0 ]; then \
 	  REELSEARCH_TEST_REDIS_URL=$(TEST_REDIS_URL) \
 	  REELSEARCH_TEST_OPENSEARCH_URL=$(TEST_OPENSEARCH_URL) \
+	  REELSEARCH_TEST_CLUSTER_URL=$(TEST_CLUSTER_URL) \
 	  $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
 	fi; \
 	$(MAKE) --no-print-directory services-down; \
@@ -72,13 +77,18 @@ test-unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 # Services the integration tests need (started here, stopped after the run; see deploy/services).
-# OpenSearch (deploy/opensearch/run-node; the first start builds it with Maven) is optional
-# outside CI: its tests then skip. Under CI=true a node that does not come up fails the run.
+# OpenSearch (deploy/opensearch/run-node; the first start builds it with Maven) and the 3-node
+# cluster of the failover drill (tests marked `cluster`) are optional outside CI: their tests
+# then skip. Under CI=true a node or cluster that does not come up fails the run.
 services-up:
 	@deploy/services redis-up
 	@deploy/services opensearch-up || case "$${CI:-}" in \
 	  1|true|TRUE|True|yes) echo "services: OpenSearch is required under CI" >&2; exit 1 ;; \
 	  *) echo "services: OpenSearch did not start: its tests will be skipped" >&2 ;; \
+	esac
+	@deploy/services cluster-up || case "$${CI:-}" in \
+	  1|true|TRUE|True|yes) echo "services: the OpenSearch cluster is required under CI" >&2; exit 1 ;; \
+	  *) echo "services: the OpenSearch cluster did not start: its drill will be skipped" >&2 ;; \
 	esac
 
 services-down:

@@ -24,7 +24,6 @@ in a temporary directory and stopped at the end; its start time and heap are rep
     python bench/opensearch_vs_embedded.py [--segments 100000] [--queries 200] [--url URL]
         [--vectors random|minilm] [--backends embedded,opensearch] [--bulk-size 500]
         [--bulk-threads 2] [--m 16] [--ef-construction 100] [--quantize 0|7|1]
-        [--method hnsw|flat]
 """
 
 from __future__ import annotations
@@ -233,6 +232,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--vectors", choices=("random", "minilm"), default="random")
     parser.add_argument("--backends", default="embedded,opensearch")
     parser.add_argument("--url", default="", help="an existing node (default: start one)")
+    parser.add_argument("--pid", type=int, default=0, help="the --url node's pid (CPU cost)")
     parser.add_argument("--port", type=int, default=9260)
     parser.add_argument("--heap", default="1g")
     parser.add_argument("--bulk-size", type=int, default=500)
@@ -240,7 +240,6 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--m", type=int, default=16)
     parser.add_argument("--ef-construction", type=int, default=100)
     parser.add_argument("--quantize", type=int, choices=(0, 7, 1), default=0)
-    parser.add_argument("--method", choices=("hnsw", "flat"), default="hnsw")
     return parser.parse_args()
 
 
@@ -260,7 +259,7 @@ def main() -> None:
     result: dict = {"segments": len(docs), "queries": len(qs), "window": WINDOW,
                     "vectors": args.vectors, "load_average_1m": os.getloadavg()[0],
                     "cpus": os.cpu_count()}
-    url, data, node_pid = args.url, None, None
+    url, data, node_pid = args.url, None, args.pid or None
     names = [name for name in args.backends.split(",") if name]
     if not url and "opensearch" in names:
         url, data, start_s = start_node(args.port, args.heap)
@@ -271,7 +270,6 @@ def main() -> None:
     opensearch = {"URL": url, "INDEX": f"bench-{os.getpid()}", "REPLICAS": 0,
                   "DIMENSIONS": {"text": DIM}, "TIMEOUT": 120, "REFRESH": "false",
                   "BULK_THREADS": args.bulk_threads, "QUANTIZE": args.quantize,
-                  "VECTOR_METHOD": args.method,
                   "HNSW": {"m": args.m, "ef_construction": args.ef_construction}}
     result["opensearch_settings"] = {k: v for k, v in opensearch.items() if k != "URL"}
     factories = {"embedded": lambda: EmbeddedBackend("bench", {"PATH": str(var / "bench-index")}),
@@ -301,7 +299,7 @@ def main() -> None:
         if data is not None:
             stop_node(data)
     result["load_average_1m_after"] = os.getloadavg()[0]
-    out = ROOT / "bench" / "results" / f"opensearch_vs_embedded-{args.vectors}-{args.method}.json"
+    out = ROOT / "bench" / "results" / f"opensearch_vs_embedded-{args.vectors}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))

@@ -37,8 +37,8 @@ Settings (RETRIEVAL_BACKENDS[alias]): URL, INDEX, REPLICAS (default 1), SHARDS (
 DIMENSIONS ({field: dim}; default REELSEARCH TEXT_DIM and, if set, VISUAL_DIM), REFRESH
 ("wait_for" default, "true" or "false": when written documents become searchable),
 TIMEOUT (seconds, 30), BULK_SIZE (documents per bulk request, 500), BULK_THREADS (bulk requests
-a rebuild keeps in flight, 2), VECTOR_METHOD ("hnsw", default, or "flat": an exact scan, no
-graph), HNSW (graph parameters {"m", "ef_construction"}; the template's 16 / 100 by default),
+a rebuild keeps in flight, 2), HNSW (graph parameters {"m", "ef_construction"}; the
+template's 16 / 100 by default),
 QUANTIZE (0: float32 vectors; 7 or 1: lucene scalar quantization to 7 or 1 bits),
 KNN_CANDIDATES (HNSW explores at least this many candidates, even for a small k: recall; 100),
 SERVER_FUSION (fuse on the node whenever it ranks like retrieval/fusion.py: one round trip;
@@ -96,14 +96,11 @@ def _template() -> str:
 
 
 def index_body(dimensions: Mapping[str, int], shards: int = 1, replicas: int = 0,
-               hnsw: Mapping[str, int] | None = None, quantize: int = 0,
-               method: str = "hnsw") -> dict:
+               hnsw: Mapping[str, int] | None = None, quantize: int = 0) -> dict:
     """Render the index template into the body of a create-index request.
 
-    ``method`` "hnsw" builds a graph per segment; "flat" stores the vectors only and k-NN
-    queries scan them exactly. ``hnsw`` overrides the graph parameters (``m``,
-    ``ef_construction``); ``quantize`` = 7 or 1 stores HNSW vectors as lucene scalar-quantized
-    7-bit or 1-bit codes (0: float32).
+    ``hnsw`` overrides the graph parameters (``m``, ``ef_construction``); ``quantize`` = 7 or
+    1 stores the vectors as lucene scalar-quantized 7-bit or 1-bit codes (0: float32).
     """
     template = json.loads(_template())
     template.pop("_comment", None)
@@ -113,9 +110,6 @@ def index_body(dimensions: Mapping[str, int], shards: int = 1, replicas: int = 0
     parameters.update({key: int(value) for key, value in (hnsw or {}).items()})
     if quantize:
         parameters["encoder"] = {"name": "sq", "parameters": {"bits": int(quantize)}}
-    if method == "flat":
-        vector_field["method"] = {"name": "flat", "engine": "lucene",
-                                  "space_type": vector_field["method"]["space_type"]}
     vectors = template["mappings"]["properties"]["vectors"]["properties"]
     for name, dimension in dimensions.items():
         vectors[name] = {**copy.deepcopy(vector_field), "dimension": int(dimension)}
@@ -143,6 +137,16 @@ def filter_query(filters: Filters) -> dict | None:
     if not clauses and not excluded:
         return None
     return {"bool": {"filter": clauses, "must_not": excluded}}
+
+
+def _lost_shards(exc: errors.TransportError) -> bool:
+    """Return True for a search that failed because shard copies were lost (a node left).
+
+    Searches ask for complete results (allow_partial_search_results=false), so losing a
+    shard with its node is a 500 search_phase_execution_exception until a replica takes
+    over: worth a retry, like a 503.
+    """
+    return exc.status_code == 500 and exc.error == "search_phase_execution_exception"
 
 
 def _node_units(signal: str, score: float) -> float:
@@ -245,11 +249,6 @@ class OpenSearchBackend(SearchBackend):
         self.candidates = int(params.get("KNN_CANDIDATES", 100))
         self.prefers_server_fusion = bool(params.get("SERVER_FUSION", True))
         self.hnsw, self.quantize = _hnsw(alias, params)
-        self.method = str(params.get("VECTOR_METHOD", "hnsw"))
-        if self.method not in ("hnsw", "flat"):
-            raise ImproperlyConfigured(
-                f"settings.RETRIEVAL_BACKENDS[{alias!r}]['VECTOR_METHOD'] = {self.method!r}: "
-                "use 'hnsw' (approximate, graph built while indexing) or 'flat' (exact scan).")
         self.bulk_threads = max(1, int(params.get("BULK_THREADS", 2)))
         self.timeout = float(params.get("TIMEOUT", 30))
         self.client = OpenSearch(
@@ -273,7 +272,7 @@ class OpenSearchBackend(SearchBackend):
                 f"settings.RETRIEVAL_BACKENDS[{self.alias!r}]['URL']."
             ) from exc
         except errors.TransportError as exc:
-            if exc.status_code in TRANSIENT_STATUS:
+            if exc.status_code in TRANSIENT_STATUS or _lost_shards(exc):
                 raise BackendUnavailable(
                     f"OpenSearch at {self.url} is busy or not ready ({what}: {exc.status_code} "
                     f"{exc.error}); retry in a moment."
@@ -306,7 +305,7 @@ class OpenSearchBackend(SearchBackend):
 
     def _create(self, name: str, aliases: dict, building: bool = False) -> None:
         body = index_body(self.dimensions, self.shards, 0 if building else self.replicas,
-                          self.hnsw, self.quantize, self.method)
+                          self.hnsw, self.quantize)
         if building:
             body["settings"]["index"].update(LOADING)
         body["aliases"] = aliases
@@ -522,8 +521,9 @@ class OpenSearchBackend(SearchBackend):
         health = self.client.cluster.health()
         if self.replicas == 0 or self.replicas >= int(health["number_of_data_nodes"]):
             return  # a single node never places a replica: the index stays yellow
-        health = self.client.cluster.health(index=name, wait_for_status="green",
-                                            timeout=f"{int(self.timeout)}s")
+        health = self.client.cluster.health(  # "timeout" as a keyword is the client's
+            index=name, wait_for_status="green", params={"timeout": f"{int(self.timeout)}s"},
+            request_timeout=self.timeout + 10)
         if health.get("timed_out"):
             raise BackendUnavailable(
                 f"the replicas of the rebuilt index {name} were not ready within "
@@ -538,15 +538,17 @@ class OpenSearchBackend(SearchBackend):
         the alias just before can find its index gone (404) or its shard closed (503).
         """
         self.ensure_index()
-        with self._calls(what):
+        with self._calls(what):  # partial results (a shard lost with its node) are an error
             try:
-                response = self.client.search(index=self.read_alias, body=body)
+                response = self.client.search(index=self.read_alias, body=body,
+                                              allow_partial_search_results=False)
             except errors.TransportError as exc:
                 if exc.status_code not in (404, 503):
                     raise
                 self._ready = False
                 self.ensure_index()
-                response = self.client.search(index=self.read_alias, body=body)
+                response = self.client.search(index=self.read_alias, body=body,
+                                              allow_partial_search_results=False)
         return response["hits"]["hits"]
 
     def count(self) -> int:

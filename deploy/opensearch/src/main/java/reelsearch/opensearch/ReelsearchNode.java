@@ -33,8 +33,12 @@ import org.opensearch.plugins.PluginInfo;
  *
  * HOME_DIR becomes path.home; data and logs go to HOME_DIR/data and HOME_DIR/logs (which
  * holds http.ports once HTTP is up). System properties: reelsearch.cluster.name,
- * reelsearch.node.name, reelsearch.plugins (comma-separated plugin class names, replaces
- * the default list; {@link KnnEngineGuardPlugin} is always added), reelsearch.knn.guard=false.
+ * reelsearch.node.name, reelsearch.seed.hosts (comma-separated transport addresses of the
+ * other nodes: the node joins a cluster instead of running alone),
+ * reelsearch.cluster.managers (comma-separated names of the nodes that vote in the first
+ * election; default: this node alone),
+ * reelsearch.plugins (comma-separated plugin class names, replaces the default list;
+ * {@link KnnEngineGuardPlugin} is always added), reelsearch.knn.guard=false.
  */
 public final class ReelsearchNode extends Node {
 
@@ -81,19 +85,27 @@ public final class ReelsearchNode extends Node {
         Files.createDirectories(data);
         Files.createDirectories(logs);
 
-        Settings settings = Settings.builder()
+        Settings.Builder builder = Settings.builder()
             .put("cluster.name", clusterName)
             .put("node.name", nodeName)
             .put("path.home", home.toString())
             .put("path.data", data.toString())
             .put("path.logs", logs.toString())
-            .put("discovery.type", "single-node")
             .put("network.host", "127.0.0.1")
             .put("http.port", httpPort)
             .put("transport.port", transportPorts)
             .put("node.portsfile", true)
-            .put("cluster.routing.allocation.disk.threshold_enabled", false)
-            .build();
+            .put("cluster.routing.allocation.disk.threshold_enabled", false);
+        String seeds = System.getProperty("reelsearch.seed.hosts", "");
+        if (seeds.isBlank()) {
+            builder.put("discovery.type", "single-node");
+        } else {
+            builder.putList("discovery.seed_hosts", List.of(seeds.split("\\s*,\\s*")));
+            String managers = System.getProperty("reelsearch.cluster.managers", nodeName);
+            builder.putList("cluster.initial_cluster_manager_nodes",
+                List.of(managers.split("\\s*,\\s*")));
+        }
+        Settings settings = builder.build();
 
         // before the first logger: log4j2.properties uses OpenSearch's %node_name converter
         LogConfigurator.setNodeName(nodeName);
