@@ -23,6 +23,10 @@ POSTGRES_TESTS := tests/integration/test_api.py tests/integration/test_api_visib
 	tests/integration/test_admin.py tests/integration/test_recover.py \
 	tests/integration/test_ingest_metadata.py tests/integration/test_concurrent_workers.py \
 	tests/unit/test_status_command.py
+export REELSEARCH_CLUSTER_HTTP_PORTS ?= 9261,9262,9263
+export REELSEARCH_CLUSTER_TRANSPORT_PORTS ?= 9361,9362,9363
+comma := ,
+TEST_CLUSTER_URL := http://127.0.0.1:$(firstword $(subst $(comma), ,$(REELSEARCH_CLUSTER_HTTP_PORTS)))
 
 .PHONY: install text-model system-deps demo test test-unit lint services-up services-down bench clean
 
@@ -78,6 +82,7 @@ test: install
 	if [ $$services = 0 ]; then \
 	  REELSEARCH_TEST_REDIS_URL=$(TEST_REDIS_URL) \
 	  REELSEARCH_TEST_OPENSEARCH_URL=$(TEST_OPENSEARCH_URL) \
+	  REELSEARCH_TEST_CLUSTER_URL=$(TEST_CLUSTER_URL) \
 	  $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
 	fi; \
 	if [ $$services = 0 ] && { [ "$${CI:-}" = true ] || deploy/services status | grep '^postgres: up' >/dev/null; }; then \
@@ -95,8 +100,9 @@ test-unit: install
 # Services the integration tests need (started here, stopped after the run; see deploy/services).
 # PostgreSQL (Debian's `postgresql`, a private cluster under .services/) is optional outside
 # CI like OpenSearch: without it the second run, on PostgreSQL, is left out.
-# OpenSearch (deploy/opensearch/run-node; the first start builds it with Maven) is optional
-# outside CI: its tests then skip. Under CI=true a node that does not come up fails the run.
+# OpenSearch (deploy/opensearch/run-node; the first start builds it with Maven) and the 3-node
+# cluster of the failover drill (tests marked `cluster`) are optional outside CI: their tests
+# then skip. Under CI=true a node or cluster that does not come up fails the run.
 services-up:
 	@deploy/services redis-up
 	@deploy/services postgres-up || case "$${CI:-}" in \
@@ -106,6 +112,10 @@ services-up:
 	@deploy/services opensearch-up || case "$${CI:-}" in \
 	  1|true|TRUE|True|yes) echo "services: OpenSearch is required under CI" >&2; exit 1 ;; \
 	  *) echo "services: OpenSearch did not start: its tests will be skipped" >&2 ;; \
+	esac
+	@deploy/services cluster-up || case "$${CI:-}" in \
+	  1|true|TRUE|True|yes) echo "services: the OpenSearch cluster is required under CI" >&2; exit 1 ;; \
+	  *) echo "services: the OpenSearch cluster did not start: its drill will be skipped" >&2 ;; \
 	esac
 
 services-down:

@@ -12,9 +12,11 @@ each segment's score is multiplied by REELSEARCH['KIND_WEIGHTS'][its kind] (``we
 the one place per-kind weights apply); explain shows that multiplier as ``kind_weight``.
 
 Server-side fusion: with ``SearchRequest.server_fusion`` (or, when that is None, the
-backend's ``SERVER_FUSION`` setting) a backend that can (OpenSearch with neural-search) runs
-and fuses the signals itself over the same window. Requests it cannot serve that way
-(explain, z_score, lower bounds, weighted rrf) use ``retrieval/fusion.py`` as always.
+backend's preference: OpenSearch's ``SERVER_FUSION``, on by default) a backend that can
+(OpenSearch with neural-search) runs and fuses the signals itself over the same window, in one
+round trip. Requests it cannot serve that way with the same ranking (explain, z_score,
+re-scoring, the BM25 coverage gate, relevance tiers and score floors) use
+``retrieval/fusion.py`` as always.
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ class SearchRequest:
     moments: int = 3
     explain: bool = False
     backend: str = "default"
-    server_fusion: bool | None = None  # None: the backend's SERVER_FUSION setting
+    server_fusion: bool | None = None  # None: the backend's preference (SERVER_FUSION)
     min_score: float | None = None  # drop results whose relevance is lower (0..1)
     min_tier: str | None = None  # drop results below this tier (high, medium, low)
     profile: str = DEFAULT_PROFILE
@@ -164,9 +166,11 @@ def uses_server_fusion(request: SearchRequest, backend: SearchBackend) -> bool:
     """Return True when the backend should fuse this request's signals itself."""
     wanted = request.server_fusion
     if wanted is None:
-        wanted = bool(backend.params.get("SERVER_FUSION", False))
+        wanted = backend.prefers_server_fusion
     if not wanted or request.explain or not backend.supports_server_fusion:
         return False
+    if request.min_score is not None or request.min_tier is not None:
+        return False  # tiers need each video's best cosine, which only the text signal has
     if request.fusion.rescore or request.fusion.coverage:
         return False  # re-scoring needs the signals' own hits
     return not backend.server_fusion_problem(request.fusion, request.signals)

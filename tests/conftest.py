@@ -142,12 +142,12 @@ def opensearch_url() -> Iterator[str]:
     test` sets).
 
     Without that variable, a private node is started with `deploy/services opensearch-up`
-    (when Java is installed; the first start builds it with Maven) and stopped after the
-    session.
+    (when Maven is installed; run-node finds or installs a Java 21+, and the first start
+    builds the node with Maven) and stopped after the session.
     """
     default = f"http://127.0.0.1:{os.environ.get('REELSEARCH_OPENSEARCH_PORT', '9250')}"
     yield from running_service("REELSEARCH_TEST_OPENSEARCH_URL", default, opensearch_answers,
-                               ("java", "mvn"), "opensearch", "OpenSearch")
+                               ("mvn",), "opensearch", "OpenSearch")
 
 
 def running_service(variable: str, default_url: str, answers, tools: tuple[str, ...],

@@ -26,7 +26,7 @@ INDEX_BODY = {
             "embedding": {
                 "type": "knn_vector",
                 "dimension": 4,
-                # always name the engine: 2.19's default (faiss) needs native libraries
+                # always name the engine: the default (faiss) needs native libraries
                 "method": {"name": "hnsw", "engine": "lucene", "space_type": "cosinesimil"},
             },
         }

@@ -22,6 +22,7 @@ class SearchBackend:
 
     supports_vectors = False
     supports_server_fusion = False
+    prefers_server_fusion = False  # fuse in the backend by default, when it can
     supports_rebuild = False
     vector_fields: tuple[str, ...] = ("text",)
 

@@ -17,9 +17,11 @@ Aliases, for ``INDEX`` = settings.RETRIEVAL_BACKENDS[alias]['INDEX']::
     INDEX-building   exists only while rebuild() loads a new index; writes go there too
     INDEX-<stamp>    the concrete indices
 
-``rebuild()`` creates ``INDEX-<stamp>`` behind ``INDEX-building`` (refresh off), bulk-loads
-it, refreshes it, then moves ``INDEX`` and ``INDEX-write`` onto it and drops
-``INDEX-building`` in one ``_aliases`` call, and deletes the old index. Writes and deletes
+``rebuild()`` creates ``INDEX-<stamp>`` behind ``INDEX-building`` (no replicas, refresh off,
+asynchronous translog), bulk-loads it (BULK_THREADS requests in flight), restores those
+settings, refreshes it, waits for its replicas when the cluster has room for them, then
+moves ``INDEX`` and ``INDEX-write`` onto it and drops ``INDEX-building`` in one ``_aliases``
+call, and deletes the old index. Writes and deletes
 that arrive meanwhile go to the building index first, then to the live one, so none is lost
 whichever side of the swap they land on. A rebuild that fails midway deletes its half-built
 index; the live alias never moved. Run one rebuild at a time: a rebuild deletes an index
@@ -34,9 +36,13 @@ query and a temporary search pipeline with ``normalization-processor`` or
 Settings (RETRIEVAL_BACKENDS[alias]): URL, INDEX, REPLICAS (default 1), SHARDS (1),
 DIMENSIONS ({field: dim}; default REELSEARCH TEXT_DIM and, if set, VISUAL_DIM), REFRESH
 ("wait_for" default, "true" or "false": when written documents become searchable),
-TIMEOUT (seconds, 30), BULK_SIZE (documents per bulk request, 500), KNN_CANDIDATES (HNSW
-explores at least this many candidates, even for a small k: recall; 100), SERVER_FUSION (fuse on
-the server by default, False), OPTIONS (extra keyword arguments for ``opensearchpy.OpenSearch``:
+TIMEOUT (seconds, 30), BULK_SIZE (documents per bulk request, 500), BULK_THREADS (bulk requests
+a rebuild keeps in flight, 2), HNSW (graph parameters {"m", "ef_construction"}; the
+template's 16 / 100 by default),
+QUANTIZE (0: float32 vectors; 7 or 1: lucene scalar quantization to 7 or 1 bits),
+KNN_CANDIDATES (HNSW explores at least this many candidates, even for a small k: recall; 100),
+SERVER_FUSION (fuse on the node whenever it ranks like retrieval/fusion.py: one round trip;
+True), OPTIONS (extra keyword arguments for ``opensearchpy.OpenSearch``:
 authentication, TLS).
 """
 
@@ -45,7 +51,9 @@ from __future__ import annotations
 import copy
 import json
 import logging
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
@@ -76,6 +84,10 @@ COMBINATIONS = {"arithmetic": "arithmetic_mean", "geometric": "geometric_mean",
 RANKED = {"sort": [{"_score": "desc"}, {"id": "asc"}], "track_scores": True,
           "_source": ["video_id"]}
 MAX_DIMENSION = 16_000  # the lucene engine's limit
+QUANTIZE_BITS = (0, 7, 1)
+# what a rebuild changes on the index it loads, and what it restores before the swap
+LOADING = {"refresh_interval": "-1", "translog.durability": "async",
+           "translog.flush_threshold_size": "1gb"}
 
 
 @cache
@@ -83,12 +95,21 @@ def _template() -> str:
     return TEMPLATE.read_text(encoding="utf-8")
 
 
-def index_body(dimensions: Mapping[str, int], shards: int = 1, replicas: int = 0) -> dict:
-    """Render the index template into the body of a create-index request."""
+def index_body(dimensions: Mapping[str, int], shards: int = 1, replicas: int = 0,
+               hnsw: Mapping[str, int] | None = None, quantize: int = 0) -> dict:
+    """Render the index template into the body of a create-index request.
+
+    ``hnsw`` overrides the graph parameters (``m``, ``ef_construction``); ``quantize`` = 7 or
+    1 stores the vectors as lucene scalar-quantized 7-bit or 1-bit codes (0: float32).
+    """
     template = json.loads(_template())
     template.pop("_comment", None)
     vector_field = template.pop("vector_field")
     template["settings"]["index"].update(number_of_shards=shards, number_of_replicas=replicas)
+    parameters = vector_field["method"]["parameters"]
+    parameters.update({key: int(value) for key, value in (hnsw or {}).items()})
+    if quantize:
+        parameters["encoder"] = {"name": "sq", "parameters": {"bits": int(quantize)}}
     vectors = template["mappings"]["properties"]["vectors"]["properties"]
     for name, dimension in dimensions.items():
         vectors[name] = {**copy.deepcopy(vector_field), "dimension": int(dimension)}
@@ -116,6 +137,21 @@ def filter_query(filters: Filters) -> dict | None:
     if not clauses and not excluded:
         return None
     return {"bool": {"filter": clauses, "must_not": excluded}}
+
+
+def _lost_shards(exc: errors.TransportError) -> bool:
+    """Return True for a search that failed because shard copies were lost (a node left).
+
+    Searches ask for complete results (allow_partial_search_results=false), so losing a
+    shard with its node is a 500 search_phase_execution_exception until a replica takes
+    over: worth a retry, like a 503.
+    """
+    return exc.status_code == 500 and exc.error == "search_phase_execution_exception"
+
+
+def _node_units(signal: str, score: float) -> float:
+    """Return a signal's score as the node scores it (k-NN: lucene's (1 + cos) / 2)."""
+    return score if signal == "bm25" else (1.0 + score) / 2.0
 
 
 def _stored_vector(vector: np.ndarray) -> list[float]:
@@ -152,6 +188,22 @@ def _dimensions(alias: str, params: Mapping[str, object]) -> dict[str, int]:
                 f"DIMENSIONS) to an integer between 1 and {MAX_DIMENSION}."
             )
     return dimensions
+
+
+def _hnsw(alias: str, params: Mapping[str, object]) -> tuple[dict[str, int], int]:
+    """Read HNSW (graph parameters) and QUANTIZE (bits) from a backend's settings."""
+    hnsw = dict(params.get("HNSW") or {})
+    unknown = set(hnsw) - {"m", "ef_construction"}
+    if unknown or not all(isinstance(v, int) and 2 <= v <= 4096 for v in hnsw.values()):
+        raise ImproperlyConfigured(
+            f"settings.RETRIEVAL_BACKENDS[{alias!r}]['HNSW'] = {hnsw!r}: use integers between "
+            "2 and 4096 for 'm' and 'ef_construction' (e.g. {'m': 16, 'ef_construction': 64}).")
+    quantize = params.get("QUANTIZE") or 0
+    if quantize not in QUANTIZE_BITS:
+        raise ImproperlyConfigured(
+            f"settings.RETRIEVAL_BACKENDS[{alias!r}]['QUANTIZE'] = {quantize!r}: use 0 (float32 "
+            "vectors), 7 (lucene 7-bit scalar quantization) or 1 (1-bit).")
+    return hnsw, int(quantize)
 
 
 def _refresh_policy(alias: str, value: object) -> str:
@@ -195,6 +247,10 @@ class OpenSearchBackend(SearchBackend):
         self.refresh = _refresh_policy(alias, params.get("REFRESH", "wait_for"))
         self.bulk_size = int(params.get("BULK_SIZE", 500))
         self.candidates = int(params.get("KNN_CANDIDATES", 100))
+        self.prefers_server_fusion = bool(params.get("SERVER_FUSION", True))
+        self.hnsw, self.quantize = _hnsw(alias, params)
+        self.bulk_threads = max(1, int(params.get("BULK_THREADS", 2)))
+        self.timeout = float(params.get("TIMEOUT", 30))
         self.client = build_client(alias, params)  # hosts, basic auth, TLS
         self._ready = False
         self._plugins: set[str] | None = None
@@ -213,7 +269,7 @@ class OpenSearchBackend(SearchBackend):
                 f"settings.RETRIEVAL_BACKENDS[{self.alias!r}]['URL']."
             ) from exc
         except errors.TransportError as exc:
-            if exc.status_code in TRANSIENT_STATUS:
+            if exc.status_code in TRANSIENT_STATUS or _lost_shards(exc):
                 raise BackendUnavailable(
                     f"OpenSearch at {self.url} is busy or not ready ({what}: {exc.status_code} "
                     f"{exc.error}); retry in a moment."
@@ -245,9 +301,10 @@ class OpenSearchBackend(SearchBackend):
                 raise  # not a concurrent creator that got there first
 
     def _create(self, name: str, aliases: dict, building: bool = False) -> None:
-        body = index_body(self.dimensions, self.shards, 0 if building else self.replicas)
+        body = index_body(self.dimensions, self.shards, 0 if building else self.replicas,
+                          self.hnsw, self.quantize)
         if building:
-            body["settings"]["index"]["refresh_interval"] = "-1"
+            body["settings"]["index"].update(LOADING)
         body["aliases"] = aliases
         self.client.indices.create(index=name, body=body)
 
@@ -417,21 +474,33 @@ class OpenSearchBackend(SearchBackend):
                            "deletes it", name, exc)
 
     def _load(self, docs: Iterable[SegmentDoc], batch_size: int) -> IndexReport:
+        """Bulk-load batches, BULK_THREADS requests in flight (one node write thread each)."""
         indexed, failed = 0, {}
-        for batch in _batches(docs, batch_size):
+
+        def load_batch(batch: list[SegmentDoc]) -> tuple[int, dict[str, str]]:
             invalid, sources = self._prepare(batch)
             rejected = self._bulk(self.building_alias, sources, "false")
-            failed.update(invalid)
-            failed.update(rejected)
-            indexed += len(batch) - len(invalid) - len(rejected)
+            return len(batch) - len(invalid) - len(rejected), {**invalid, **rejected}
+
+        with ThreadPoolExecutor(self.bulk_threads, thread_name_prefix="bulk") as pool:
+            pending: deque[Future] = deque()
+            for batch in _batches(docs, batch_size):
+                pending.append(pool.submit(load_batch, batch))
+                while len(pending) >= self.bulk_threads:  # bounded: docs may be a generator
+                    done, problems = pending.popleft().result()
+                    indexed, failed = indexed + done, {**failed, **problems}
+            for future in pending:
+                done, problems = future.result()
+                indexed, failed = indexed + done, {**failed, **problems}
         return IndexReport(indexed=indexed, failed=failed)
 
     def _swap_in(self, name: str) -> set[str]:
         """Make a loaded index the live one; return the indices it replaced."""
         with self._calls("alias swap"):
             self.client.indices.put_settings(index=name, body={"index": {
-                "refresh_interval": None, "number_of_replicas": self.replicas}})
+                **dict.fromkeys(LOADING), "number_of_replicas": self.replicas}})
             self.client.indices.refresh(index=name)
+            self._wait_for_replicas(name)
         behind = {alias: self._behind(alias) for alias in (self.read_alias, self.write_alias)}
         actions = [{"remove": {"index": index, "alias": alias}}
                    for alias, indices in behind.items() for index in sorted(indices)]
@@ -444,6 +513,20 @@ class OpenSearchBackend(SearchBackend):
             self.client.indices.update_aliases(body={"actions": actions})
         return set().union(*behind.values())
 
+    def _wait_for_replicas(self, name: str) -> None:
+        """Wait until the new index's replicas are copied, when the cluster can hold them."""
+        health = self.client.cluster.health()
+        if self.replicas == 0 or self.replicas >= int(health["number_of_data_nodes"]):
+            return  # a single node never places a replica: the index stays yellow
+        health = self.client.cluster.health(  # "timeout" as a keyword is the client's
+            index=name, wait_for_status="green", params={"timeout": f"{int(self.timeout)}s"},
+            request_timeout=self.timeout + 10)
+        if health.get("timed_out"):
+            raise BackendUnavailable(
+                f"the replicas of the rebuilt index {name} were not ready within "
+                f"{int(self.timeout)}s (status {health.get('status')}); the live index was "
+                "left as it was: run the rebuild again when the cluster is green.")
+
     # -- reads -----------------------------------------------------------------------------
     def _search(self, body: dict, what: str) -> list[dict]:
         """Search the read alias; retry once when the index went away under the query.
@@ -452,15 +535,17 @@ class OpenSearchBackend(SearchBackend):
         the alias just before can find its index gone (404) or its shard closed (503).
         """
         self.ensure_index()
-        with self._calls(what):
+        with self._calls(what):  # partial results (a shard lost with its node) are an error
             try:
-                response = self.client.search(index=self.read_alias, body=body)
+                response = self.client.search(index=self.read_alias, body=body,
+                                              allow_partial_search_results=False)
             except errors.TransportError as exc:
                 if exc.status_code not in (404, 503):
                     raise
                 self._ready = False
                 self.ensure_index()
-                response = self.client.search(index=self.read_alias, body=body)
+                response = self.client.search(index=self.read_alias, body=body,
+                                              allow_partial_search_results=False)
         return response["hits"]["hits"]
 
     def count(self) -> int:
@@ -542,32 +627,44 @@ class OpenSearchBackend(SearchBackend):
         names = [name for name in signals if name == "bm25" or name in self.dimensions]
         if not self.supports_server_fusion:
             return f"the OpenSearch node at {self.url} has no neural-search plugin"
-        if spec.method == "rrf":
-            if len({spec.weight(name) for name in names}) > 1:
-                return "OpenSearch 2.19's score-ranker-processor (rrf) takes no weights"
-            return ""
-        if spec.normalization not in ("min_max", "l2"):
-            return f"OpenSearch 2.19's normalization-processor has no {spec.normalization!r}"
-        if spec.lower_bounds:
-            return "min_max lower bounds need OpenSearch 3.x"
+        if spec.rescore or spec.coverage:
+            return "re-scoring and the BM25 coverage gate need each signal's own hits"
         if names and not any(spec.weight(name) > 0 for name in names):
             return "every signal has weight 0"
+        if spec.method == "rrf":
+            return ""
+        if spec.normalization == "z_score":
+            return ("OpenSearch's z_score sets every score at or below the mean to 0.001 and "
+                    "a segment a signal did not return to 0, where retrieval/fusion.py keeps "
+                    "negative z-scores: the rankings differ")
         return ""
 
     @staticmethod
     def _pipeline(spec: FusionSpec, names: list[str]) -> dict:
-        """Build the temporary search pipeline that fuses the hybrid query's sub-queries."""
+        """Build the temporary search pipeline that fuses the hybrid query's sub-queries.
+
+        Weights go to the node normalized to a sum of 1 (it requires that); for rrf the caller
+        scales the fused scores back by their sum. Lower bounds are ``clip`` bounds, in the
+        node's units: lucene's ``(1 + cos) / 2`` for k-NN signals (min-max is unchanged by
+        that affine map when the bound moves with it).
+        """
+        weights = [spec.weight(name) for name in names]
+        shares = [weight / sum(weights) for weight in weights]
         if spec.method == "rrf":
-            processor = {"score-ranker-processor": {"combination": {  # a top-level
-                "technique": "rrf",  # rank_constant is silently ignored: it goes in parameters
-                "parameters": {"rank_constant": spec.rank_constant}}}}
-        else:
-            weights = [spec.weight(name) for name in names]
-            processor = {"normalization-processor": {
-                "normalization": {"technique": spec.normalization},
-                "combination": {"technique": COMBINATIONS[spec.method], "parameters": {
-                    "weights": [weight / sum(weights) for weight in weights]}},
-            }}
+            processor = {"score-ranker-processor": {"combination": {
+                "technique": "rrf", "rank_constant": spec.rank_constant,
+                "parameters": {"weights": shares}}}}
+            return {"phase_results_processors": [processor]}
+        normalization: dict = {"technique": spec.normalization}
+        if spec.lower_bounds:
+            normalization["parameters"] = {"lower_bounds": [
+                {"mode": "clip", "min_score": _node_units(name, spec.lower_bounds[name])}
+                if name in spec.lower_bounds else {"mode": "ignore"} for name in names]}
+        processor = {"normalization-processor": {
+            "normalization": normalization,
+            "combination": {"technique": COMBINATIONS[spec.method],
+                            "parameters": {"weights": shares}},
+        }}
         return {"phase_results_processors": [processor]}
 
     def hybrid(
@@ -596,7 +693,7 @@ class OpenSearchBackend(SearchBackend):
             return []
         body = {"size": k, "query": {"hybrid": {"queries": queries}}, "_source": ["video_id"],
                 "search_pipeline": self._pipeline(spec, names)}
-        scale = spec.weight(names[0]) if spec.method == "rrf" else 1.0
+        scale = sum(spec.weight(name) for name in names) if spec.method == "rrf" else 1.0
         return [ScoredSegment(h["_id"], h["_source"]["video_id"], float(h["_score"]) * scale,
                               MappingProxyType({}))
                 for h in self._search(body, "hybrid search")]

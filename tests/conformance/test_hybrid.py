@@ -118,6 +118,7 @@ SERVER_SPECS = {
     "l2 harmonic": FusionSpec("harmonic", "l2", weights={"bm25": 2, "text": 1}),
     "rrf": FusionSpec("rrf"),
     "rrf rank constant": FusionSpec("rrf", rank_constant=5),
+    "rrf weighted": FusionSpec("rrf", weights={"bm25": 0.5, "text": 2.0}),
 }
 
 
@@ -202,15 +203,42 @@ def test_server_side_fusion_ranks_like_client_side_fusion(
     assert all(positions[s.segment_id] == client.index(s) for s in distinct)
 
 
+@pytest.mark.parametrize("bounds", [{"text": 0.1}, {"bm25": 0.4, "text": -0.2}],
+                         ids=["text", "both"])
+def test_server_side_min_max_lower_bounds_rank_like_client_side(
+    backend: SearchBackend, bounds: dict
+) -> None:
+    """Lower bounds are in the client's units (cosine); the node gets them in lucene's.
+
+    Bounds stay below each signal's best score: for a bound at or above it fusion.py zeros
+    the signal and OpenSearch 3.6 gives its hits 1.0.
+    """
+    skip_unless(backend, backend.supports_server_fusion,
+                "no server-side fusion (retrieval/fusion.py fuses its signals)")
+    spec = FusionSpec("arithmetic", weights={"bm25": 0.4, "text": 0.6}, lower_bounds=bounds)
+    assert backend.server_fusion_problem(spec, ["bm25", "text"]) == ""
+    backend.index(random_corpus())
+    query, vector = "lava crater magma", np.random.default_rng(3).standard_normal(8)
+    client = fuse(signals(backend, query, vector), spec)
+    server = backend.hybrid(query, {"text": vector}, WINDOW, Filters(), spec)
+    client_scores = {segment.segment_id: segment.score for segment in client}
+    assert len(server) == WINDOW
+    # the node floors a clipped or lowest score at 0.001 where fusion.py has 0.0
+    assert [client_scores.get(s.segment_id, 0.0) for s in server] == pytest.approx(
+        [s.score for s in server], abs=1e-3)
+    assert [s.score for s in server] == pytest.approx([s.score for s in client[:WINDOW]],
+                                                      abs=1e-3)
+
+
 def test_server_side_fusion_says_what_it_cannot_do(backend: SearchBackend) -> None:
     skip_unless(backend, backend.supports_server_fusion,
                 "no server-side fusion (retrieval/fusion.py fuses its signals)")
     signals_ = ["bm25", "text"]
     assert "z_score" in backend.server_fusion_problem(FusionSpec(normalization="z_score"),
                                                       signals_)
-    assert "weights" in backend.server_fusion_problem(
-        FusionSpec("rrf", weights={"bm25": 1, "text": 2}), signals_)
-    assert backend.server_fusion_problem(FusionSpec(lower_bounds={"text": 0.1}), signals_)
+    assert "coverage" in backend.server_fusion_problem(FusionSpec(coverage=3.0), signals_)
+    assert backend.server_fusion_problem(FusionSpec("rrf", weights={"bm25": 0, "text": 0}),
+                                         signals_)
     with pytest.raises(NotImplementedError, match="z_score"):
         backend.hybrid("lava", {"text": unit(0)}, 5, Filters(), FusionSpec(normalization="z_score"))
 
@@ -222,3 +250,24 @@ def test_server_side_fusion_of_bm25_alone_and_of_nothing(backend: SearchBackend)
     assert ids(backend.hybrid("volcano", {}, WINDOW, Filters(), FusionSpec())) == HYBRID_BM25
     assert backend.hybrid("", {}, WINDOW, Filters(), FusionSpec()) == []
     assert backend.hybrid("submarine", {}, WINDOW, Filters(), FusionSpec()) == []
+
+
+@pytest.mark.parametrize("spec", [FusionSpec("arithmetic", weights={"bm25": 0.2, "text": 1.0}),
+                                  FusionSpec("rrf", weights={"bm25": 0.5, "text": 1.0})],
+                         ids=["min_max", "rrf weighted"])
+def test_one_round_trip_groups_and_pages_like_client_side(
+    backend: SearchBackend, spec: FusionSpec
+) -> None:
+    """The node's fused window, grouped to videos, pages like fusion.py's grouped list."""
+    skip_unless(backend, backend.supports_server_fusion,
+                "no server-side fusion (retrieval/fusion.py fuses its signals)")
+    backend.index(paging_corpus())
+    vector = unit(0) + 0.3 * unit(2)
+    server = group_by_video(backend.hybrid("harbor", {"text": vector}, 60, Filters(), spec))
+    client = group_by_video(fuse({"bm25": backend.bm25("harbor", 60),
+                                  "text": as_lucene_knn(backend.knn("text", vector, 60))}, spec))
+    assert [v.video_id for v in server] == [v.video_id for v in client]
+    assert [[m.segment_id for m in v.moments] for v in server] == \
+        [[m.segment_id for m in v.moments] for v in client]
+    pages = [server[start:start + 6] for start in range(0, len(server), 6)]
+    assert len({v.video_id for page in pages for v in page}) == len(server) == 20

@@ -168,10 +168,10 @@ def test_search_service_ranks_the_same_with_server_side_fusion(backend) -> None:
     reindex()
     plain = FusionSpec()  # a spec the server can run (the default profile gates BM25)
     request = SearchRequest("volcano eruption bread", signals=("bm25",), backend="opensearch",
-                            fusion=plain)
+                            server_fusion=False, fusion=plain)
     client = search(request)
     server = search(SearchRequest("volcano eruption bread", signals=("bm25",),
-                                  backend="opensearch", server_fusion=True, fusion=plain))
+                                  backend="opensearch", fusion=plain))  # the node's default
     assert set(server.signal_sizes) == {"hybrid"} and set(client.signal_sizes) == {"bm25"}
     assert [m.video.pk for m in server.results] == [m.video.pk for m in client.results]
     assert len(client.results) == 4

@@ -23,7 +23,7 @@ import org.opensearch.tasks.Task;
 
 /**
  * This node has no k-NN native libraries. A knn_vector field on the faiss or nmslib engine
- * (2.19's default when "engine" is left out) makes the first write die with an
+ * (the default when "engine" is left out, in 2.x and 3.x) makes the first write die with an
  * UnsatisfiedLinkError in a write thread: the request hangs and the shard fails over and
  * over. This filter rejects such mappings up front with a 400 instead: every knn_vector
  * field must say "method": {"engine": "lucene", ...}. Switch it off with

@@ -13,6 +13,7 @@ import java.util.concurrent.TimeUnit;
 
 import org.apache.logging.log4j.LogManager;
 import org.apache.logging.log4j.Logger;
+import org.opensearch.Version;
 import org.opensearch.common.logging.LogConfigurator;
 import org.opensearch.common.settings.Settings;
 import org.opensearch.env.Environment;
@@ -20,9 +21,10 @@ import org.opensearch.node.InternalSettingsPreparer;
 import org.opensearch.node.Node;
 import org.opensearch.plugins.ExtensiblePlugin;
 import org.opensearch.plugins.Plugin;
+import org.opensearch.plugins.PluginInfo;
 
 /**
- * A single-node OpenSearch 2.19 for development and tests, embedded without Bootstrap:
+ * A single-node OpenSearch 3.6 for development and tests, embedded without Bootstrap:
  * the modules and plugins (k-NN, neural-search) are classpath plugins.
  *
  * <pre>
@@ -31,24 +33,38 @@ import org.opensearch.plugins.Plugin;
  *
  * HOME_DIR becomes path.home; data and logs go to HOME_DIR/data and HOME_DIR/logs (which
  * holds http.ports once HTTP is up). System properties: reelsearch.cluster.name,
- * reelsearch.node.name, reelsearch.plugins (comma-separated plugin class names, replaces
- * the default list; {@link KnnEngineGuardPlugin} is always added), reelsearch.knn.guard=false.
+ * reelsearch.node.name, reelsearch.seed.hosts (comma-separated transport addresses of the
+ * other nodes: the node joins a cluster instead of running alone),
+ * reelsearch.cluster.managers (comma-separated names of the nodes that vote in the first
+ * election; default: this node alone),
+ * reelsearch.plugins (comma-separated plugin class names, replaces the default list;
+ * {@link KnnEngineGuardPlugin} is always added), reelsearch.knn.guard=false.
  */
 public final class ReelsearchNode extends Node {
 
     /** Plugin classes, loaded by name so that the launcher compiles against core only. */
     static final List<String> DEFAULT_PLUGINS = List.of(
-        "org.opensearch.transport.Netty4Plugin",
-        "org.opensearch.analysis.common.CommonAnalysisPlugin",
-        "org.opensearch.painless.PainlessPlugin",
-        "org.opensearch.index.mapper.MapperExtrasPlugin",
-        "org.opensearch.index.reindex.ReindexPlugin",
+        "org.opensearch.transport.Netty4ModulePlugin",
+        "org.opensearch.analysis.common.CommonAnalysisModulePlugin",
+        "org.opensearch.painless.PainlessModulePlugin",
+        "org.opensearch.index.mapper.MapperExtrasModulePlugin",
+        "org.opensearch.index.reindex.ReindexModulePlugin",
         "org.opensearch.knn.plugin.KNNPlugin",
         "org.opensearch.neuralsearch.plugin.NeuralSearch"
     );
 
     private ReelsearchNode(Environment env, Collection<Class<? extends Plugin>> plugins) {
-        super(env, plugins, true);
+        super(env, describe(plugins), true);
+    }
+
+    /** Describe classpath plugins the way 3.x's Node takes them (as its MockNode does). */
+    private static List<PluginInfo> describe(Collection<Class<? extends Plugin>> plugins) {
+        List<PluginInfo> infos = new ArrayList<>();
+        for (Class<? extends Plugin> plugin : plugins) {
+            infos.add(new PluginInfo(plugin.getName(), "classpath plugin", "NA", Version.CURRENT,
+                "21", plugin.getName(), null, List.of(), false));
+        }
+        return infos;
     }
 
     public static void main(String[] args) throws Exception {
@@ -69,19 +85,27 @@ public final class ReelsearchNode extends Node {
         Files.createDirectories(data);
         Files.createDirectories(logs);
 
-        Settings settings = Settings.builder()
+        Settings.Builder builder = Settings.builder()
             .put("cluster.name", clusterName)
             .put("node.name", nodeName)
             .put("path.home", home.toString())
             .put("path.data", data.toString())
             .put("path.logs", logs.toString())
-            .put("discovery.type", "single-node")
             .put("network.host", "127.0.0.1")
             .put("http.port", httpPort)
             .put("transport.port", transportPorts)
             .put("node.portsfile", true)
-            .put("cluster.routing.allocation.disk.threshold_enabled", false)
-            .build();
+            .put("cluster.routing.allocation.disk.threshold_enabled", false);
+        String seeds = System.getProperty("reelsearch.seed.hosts", "");
+        if (seeds.isBlank()) {
+            builder.put("discovery.type", "single-node");
+        } else {
+            builder.putList("discovery.seed_hosts", List.of(seeds.split("\\s*,\\s*")));
+            String managers = System.getProperty("reelsearch.cluster.managers", nodeName);
+            builder.putList("cluster.initial_cluster_manager_nodes",
+                List.of(managers.split("\\s*,\\s*")));
+        }
+        Settings settings = builder.build();
 
         // before the first logger: log4j2.properties uses OpenSearch's %node_name converter
         LogConfigurator.setNodeName(nodeName);
@@ -139,7 +163,7 @@ public final class ReelsearchNode extends Node {
      */
     private static void preloadPainlessExtensions(Logger logger) {
         try {
-            Class<?> painless = Class.forName("org.opensearch.painless.PainlessPlugin");
+            Class<?> painless = Class.forName("org.opensearch.painless.PainlessModulePlugin");
             ExtensiblePlugin plugin = (ExtensiblePlugin) painless.getConstructor().newInstance();
             ClassLoader loader = ReelsearchNode.class.getClassLoader();
             plugin.loadExtensions(new ExtensiblePlugin.ExtensionLoader() {
