@@ -70,7 +70,10 @@ class Searches:
         try:
             n = 0
             while not self.stop.is_set():
-                self.one(QUERIES[n % len(QUERIES)])
+                try:
+                    self.one(QUERIES[n % len(QUERIES)])
+                except Exception as exc:  # e.g. an error page that is not JSON
+                    self.failed.append(f"{QUERIES[n % len(QUERIES)]!r}: {exc!r}")
                 n += 1
                 time.sleep(0.2)
         finally:
