@@ -10,7 +10,7 @@ the errors Django answers itself under /api/ (unknown routes, oversized bodies) 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from django.conf import settings
 from django.http import JsonResponse
@@ -105,6 +105,14 @@ def int_param(params: Mapping[str, str], name: str, default: int, low: int, high
     if not low <= value <= high:
         raise ParameterError(f"{name} must be between {low} and {high} (got {value}).")
     return value
+
+
+def reject_unknown(params: Mapping[str, str], names: Collection[str]) -> None:
+    """Raise ParameterError for a parameter the endpoint does not know (a typo, say)."""
+    unknown = sorted(set(params) - set(names))
+    if unknown:
+        raise ParameterError(f"Unknown parameter(s) {unknown}: this endpoint takes "
+                             f"{', '.join(sorted(names))}.")
 
 
 def reject_empty(params: Mapping[str, str], names: tuple[str, ...]) -> None:

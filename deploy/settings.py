@@ -188,6 +188,9 @@ REELSEARCH = {
     "ASR_MODEL": os.environ.get("REELSEARCH_ASR_MODEL", "whisper-base-int8"),
     "ASR_MODEL_PATH": os.environ.get("REELSEARCH_ASR_MODEL_PATH", ""),  # "" = packaged model
     "ASR_THREADS": int(os.environ.get("REELSEARCH_ASR_THREADS", "0")),
+    # Speech recognition holds at most this many seconds of decoded audio at once (10 min:
+    # 38 MB), whatever the length of the video (workers/pipeline/windows.py).
+    "ASR_WINDOW_SECONDS": float(os.environ.get("REELSEARCH_ASR_WINDOW_SECONDS", "600")),
     # Spoken languages to pick from when a video has no (known) language, as Whisper codes
     # or names, comma separated ("en,de,fr"); empty = any language Whisper knows.
     "ASR_LANGUAGES": os.environ.get("REELSEARCH_ASR_LANGUAGES", ""),

@@ -27,6 +27,7 @@ from catalog.http import (
     number_schema,
     published_video,
     reject_empty,
+    reject_unknown,
 )
 from catalog.queries import keyframes_by_video
 from catalog.serializers import (
@@ -38,7 +39,15 @@ from catalog.serializers import (
 
 from .backends import BackendUnavailable
 from .fusion import COMBINATIONS, NORMALIZATIONS
-from .params import MAX_MOMENTS, MAX_PAGE, ParameterError, parse_request
+from .params import (
+    KINDS,
+    MAX_COVERAGE,
+    MAX_MOMENTS,
+    MAX_PAGE,
+    MAX_RANK_CONSTANT,
+    ParameterError,
+    parse_request,
+)
 from .profiles import DEFAULT as DEFAULT_PROFILE
 from .profiles import all_profiles
 from .recommend import DEFAULT_DIVERSITY, Recommendation, recommend_for_user, similar_videos
@@ -57,7 +66,8 @@ NOT_BLANK = r"\S"
 # Typed search parameters: present but empty (`k=`) is a 400, not the default.
 TYPED_SEARCH_PARAMETERS = ("k", "page", "moments", "min_score", "explain", "server_fusion",
                            "min_duration", "max_duration", "published", "profile", "fusion",
-                           "normalization", "weights", "rescore", "min_tier")
+                           "normalization", "weights", "rescore", "min_tier", "signals", "kinds",
+                           "rank_constant", "coverage")
 # A weights value: signal=number pairs, comma-separated (checked again when parsed).
 _SIGNAL = f"({'|'.join(SIGNALS)})"
 _WEIGHT = rf"{_SIGNAL}\s*=\s*\d{{1,6}}(\.\d{{1,6}})?"
@@ -65,6 +75,13 @@ _POSITIVE = rf"{_SIGNAL}\s*=\s*(0*[1-9]\d{{0,5}}(\.\d{{1,6}})?|0*\.\d{{0,5}}[1-9
 # signal=number pairs, comma-separated, at least one above 0 (checked again when parsed).
 WEIGHTS_PATTERN = (rf"^\s*({_WEIGHT}\s*,\s*)*{_POSITIVE}(\s*,\s*{_WEIGHT})*\s*$")
 BOOL = {"type": "boolean"}
+
+
+def choices_pattern(choices) -> str:
+    """Return a pattern for a comma-separated list of some of these words."""
+    word = f"\\s*({'|'.join(choices)})\\s*"
+    return rf"^{word}(,{word})*$"
+
 
 SEARCH_PARAMETERS = [
     OpenApiParameter("q", {"type": "string", "minLength": 1, "maxLength": MAX_SEARCH_QUERY,
@@ -111,7 +128,21 @@ SEARCH_PARAMETERS = [
                      description="Staff or API key only: false searches unpublished videos "
                                  "(default true). Ignored for anonymous requests, which "
                                  "always get published videos."),
+    OpenApiParameter("signals", {"type": "string", "pattern": choices_pattern(SIGNALS)},
+                     description=f"Comma-separated signals to ask (default all: "
+                                 f"{', '.join(SIGNALS)}); visual alone needs a visual "
+                                 "model (400 otherwise)."),
+    OpenApiParameter("kinds", {"type": "string", "pattern": choices_pattern(KINDS)},
+                     description=f"Comma-separated segment kinds to search ({', '.join(KINDS)};"
+                                 " default all)."),
+    OpenApiParameter("rank_constant", int_schema(1, MAX_RANK_CONSTANT),
+                     description="The k of reciprocal rank fusion (default 60); only with "
+                                 "fusion=rrf (400 otherwise)."),
+    OpenApiParameter("coverage", number_schema(0.0, MAX_COVERAGE),
+                     description="Scale normalized BM25 by (share of query terms matched) to "
+                                 "this power (default 0: off)."),
 ]
+SEARCH_PARAMETER_NAMES = frozenset(parameter.name for parameter in SEARCH_PARAMETERS)
 
 
 SEARCH_RESULT = {
@@ -153,6 +184,7 @@ def search_view(request: Request) -> Response:
     """Search published videos and their moments."""
     params = request.query_params
     try:
+        reject_unknown(params, SEARCH_PARAMETER_NAMES)
         reject_empty(params, TYPED_SEARCH_PARAMETERS)
         if len(str(params.get("q") or "")) > MAX_SEARCH_QUERY:
             raise ParameterError(f"q must be at most {MAX_SEARCH_QUERY} characters.")

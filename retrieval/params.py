@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from catalog.models import SegmentKind
+
 from .documents import Filters
 from .fusion import FusionSpec
 from .profiles import DEFAULT as DEFAULT_PROFILE
@@ -17,6 +19,9 @@ class ParameterError(ValueError):
 
 MAX_MOMENTS = 20
 MAX_PAGE = 10**6
+MAX_RANK_CONSTANT = 10_000
+MAX_COVERAGE = 10.0
+KINDS: tuple[str, ...] = tuple(SegmentKind.values)
 
 
 def _number(params: Mapping[str, str], name: str, kind: type, default=None):
@@ -46,13 +51,23 @@ def _csv(params: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in str(params.get(name) or "").split(",") if part.strip())
 
 
+def _kinds(params: Mapping[str, str]) -> tuple[str, ...]:
+    """Return the segment kinds asked for, refusing one that does not exist."""
+    kinds = _csv(params, "kinds")
+    unknown = sorted(set(kinds) - set(KINDS))
+    if unknown:
+        raise ParameterError(f"Unknown segment kind(s) {unknown} in kinds: choose from "
+                             f"{list(KINDS)}.")
+    return kinds
+
+
 def parse_filters(params: Mapping[str, str], published_default: bool | None) -> Filters:
-    """Build Filters from tags, language, min_duration, max_duration and published."""
+    """Build Filters from tags, language, min_duration, max_duration, published and kinds."""
     filters = Filters(
         tags=_csv(params, "tags"), language=params.get("language") or None,
         min_duration=_number(params, "min_duration", float),
         max_duration=_number(params, "max_duration", float),
-        published=_bool(params, "published", published_default), kinds=_csv(params, "kinds"),
+        published=_bool(params, "published", published_default), kinds=_kinds(params),
     )
     if (filters.min_duration is not None and filters.max_duration is not None
             and filters.min_duration > filters.max_duration):
@@ -70,6 +85,10 @@ def parse_fusion(params: Mapping[str, str]) -> FusionSpec | None:
     """
     if not any(params.get(name) not in (None, "") for name in FUSION_PARAMS):
         return None
+    _check_rrf_only(params)
+    coverage = _number(params, "coverage", float, 0.0)
+    if not 0 <= coverage <= MAX_COVERAGE:
+        raise ParameterError(f"coverage must be between 0 and {MAX_COVERAGE:g} (got {coverage}).")
     try:
         return FusionSpec.parse(
             params.get("fusion") or "arithmetic",
@@ -77,10 +96,30 @@ def parse_fusion(params: Mapping[str, str]) -> FusionSpec | None:
             weights=params.get("weights") or {},
             rank_constant=_number(params, "rank_constant", int, 60),
             rescore=params.get("rescore") or "",
-            coverage=_number(params, "coverage", float, 0.0),
+            coverage=coverage,
         )
     except ValueError as exc:
         raise ParameterError(str(exc)) from None
+
+
+def _check_rrf_only(params: Mapping[str, str]) -> None:
+    """Refuse the parameters that one fusion method would silently ignore.
+
+    rank_constant only shapes reciprocal rank fusion; rrf uses ranks, so a normalization
+    does not apply to it.
+    """
+    rank_constant = _number(params, "rank_constant", int, 60)
+    if rank_constant > MAX_RANK_CONSTANT:
+        raise ParameterError(f"rank_constant must be between 1 and {MAX_RANK_CONSTANT} "
+                             f"(got {rank_constant}).")
+    fusion = str(params.get("fusion") or "").strip().lower().replace("-", "_")
+    rrf = fusion in ("rrf", "reciprocal_rank_fusion")
+    if params.get("rank_constant") not in (None, "") and not rrf:
+        raise ParameterError("rank_constant applies only to fusion=rrf: add fusion=rrf, or "
+                             "leave rank_constant out.")
+    if rrf and params.get("normalization") not in (None, ""):
+        raise ParameterError("normalization does not apply to fusion=rrf (it fuses ranks): "
+                             "leave normalization out, or choose another fusion.")
 
 
 def _check_weights(spec: FusionSpec | None) -> None:

@@ -58,20 +58,23 @@ def celery_broker(url: str, transport_options: Mapping[str, object]) -> Iterator
 class CeleryWorker:
     """A `celery -A deploy worker` subprocess in its own process group, logging to a file."""
 
-    def __init__(self, env: Mapping[str, str], log_dir: Path, concurrency: int = 1) -> None:
+    def __init__(self, env: Mapping[str, str], log_dir: Path, concurrency: int = 1,
+                 beat: bool = False) -> None:
         self.env = dict(env)
         self.log_dir = log_dir
         self.concurrency = concurrency
+        self.beat = beat  # also run Celery beat (the reconciler's schedule) in the worker
         self.proc: subprocess.Popen | None = None
         self.log_path: Path | None = None
         self.runs = 0
 
     def command(self) -> list[str]:
         """Return the worker's command line."""
+        beat = ["-B", f"--schedule={self.log_dir / 'beat-schedule'}"] if self.beat else []
         return [sys.executable, "-m", "celery", "-A", "deploy", "worker", "--pool=prefork",
                 f"--concurrency={self.concurrency}", "-Q", "default", "--loglevel=INFO",
                 "--without-gossip", "--without-mingle", "--without-heartbeat",
-                "-n", f"test-{uuid.uuid4().hex[:8]}@%h"]
+                "-n", f"test-{uuid.uuid4().hex[:8]}@%h", *beat]
 
     def start(self, timeout: float = 90.0) -> CeleryWorker:
         """Start the worker and wait until it consumes from the queue."""

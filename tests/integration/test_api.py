@@ -298,6 +298,10 @@ def test_similar_excludes_itself(client, catalog):
     {"q": "bread", "normalization": "z_score", "fusion": "geometric"},
     {"q": "bread", "explain": "maybe"}, {"q": "bread", "signals": "telepathy"},
     {"q": "bread", "moments": "lots"}, {"q": "   "},
+    # Values and names that used to be silently ignored.
+    {"q": "bread", "kinds": "subtitles"}, {"q": "bread", "rank_constant": "5"},
+    {"q": "bread", "fusion": "rrf", "normalization": "l2"}, {"q": "bread", "coverage": "-2"},
+    {"q": "bread", "tag": "cooking"}, {"q": "bread", "signals": ""}, {"q": "bread", "kinds": ""},
 ])
 def test_bad_search_parameters_are_400(client, catalog, params):
     response = client.get("/api/search", params)
@@ -340,3 +344,17 @@ def test_media_is_served_with_ranges(client, catalog, settings):
     response = client.get("/media/videos/range-test.mp4", HTTP_RANGE="bytes=10-19")
     assert response.status_code == 206
     assert b"".join(response.streaming_content) == b"0123456789"
+
+
+def test_an_unknown_search_parameter_is_named_in_the_error(client, catalog):
+    response = client.get("/api/search", {"q": "bread", "tag": "cooking", "sizee": "3"})
+    assert response.status_code == 400
+    message = error_of(response)
+    assert "Unknown parameter(s) ['sizee', 'tag']" in message and "tags" in message
+
+
+def test_listed_fusion_parameters_shape_the_answer(client, catalog):
+    for params in ({"fusion": "rrf", "rank_constant": "5"}, {"coverage": "1.5"},
+                   {"kinds": "speech,metadata", "signals": "bm25,text"}):
+        response = client.get("/api/search", {"q": "bread", **params})
+        assert response.status_code == 200, (params, response.content)

@@ -20,6 +20,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from catalog.models import ApiKey, Video
 from deploy.wsgi import application
 from retrieval.backends import reset_backends
+from retrieval.encoders import visual_model_name
 from tests.conftest import storage_settings
 from tests.integration.test_api import ROWS, add_keyframe, make_video
 
@@ -82,8 +83,10 @@ def filter_query(ctx, query) -> bool:
 
 def follows_cross_rules(query) -> bool:
     """Leave out search queries that break a rule between two parameters, which OpenAPI
-    cannot state (both are documented, and a 400): min_duration above max_duration, and
-    z_score normalization with geometric or harmonic fusion."""
+    cannot state (both are documented, and a 400): min_duration above max_duration,
+    z_score normalization with geometric or harmonic fusion, rank_constant without
+    fusion=rrf, a normalization with fusion=rrf, and signals=visual alone where no visual
+    model is configured."""
     if not isinstance(query, dict):
         return True
     try:
@@ -91,6 +94,12 @@ def follows_cross_rules(query) -> bool:
             return False
     except (KeyError, TypeError, ValueError):
         pass
+    signals = {part.strip() for part in str(query.get("signals", "")).split(",")}
+    if signals == {"visual"} and not visual_model_name():
+        return False
+    rrf = query.get("fusion") == "rrf"
+    if ("rank_constant" in query and not rrf) or (rrf and "normalization" in query):
+        return False
     return not (query.get("normalization") == "z_score"
                 and query.get("fusion") in ("geometric", "harmonic"))
 

@@ -9,10 +9,7 @@ running when Redis went away comes back within the test is the reconciler
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
-import subprocess
 import uuid
 from types import SimpleNamespace
 
@@ -23,7 +20,7 @@ from django.test import override_settings
 
 from catalog.models import Video, VideoStatus
 from retrieval.backends import get_backend, reset_backends
-from tests.celery_worker import REPO, CeleryWorker, celery_broker, wait_until, worker_env
+from tests.celery_worker import CeleryWorker, celery_broker, wait_until, worker_env
 from tests.conftest import require, storage_settings
 from tests.integration.test_celery_worker import (
     HARD_LIMIT,
@@ -34,37 +31,11 @@ from tests.integration.test_celery_worker import (
     finished,
     submit,
 )
+from tests.services import PrivateRedis, free_port
 
 pytestmark = [pytest.mark.models, pytest.mark.redis]
 
 IDLE = 5  # seconds without activity that make a video stuck, for this worker
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class PrivateRedis:
-    """A Redis server run by deploy/services on its own port and directory."""
-
-    def __init__(self, port: int, directory) -> None:
-        self.port, self.directory = port, directory
-        self.url = f"redis://127.0.0.1:{port}/0"
-
-    def _services(self, action: str) -> None:
-        env = {**os.environ, "REELSEARCH_REDIS_PORT": str(self.port),
-               "REELSEARCH_REDIS_DIR": str(self.directory)}
-        result = subprocess.run([str(REPO / "deploy" / "services"), f"redis-{action}"],
-                                env=env, capture_output=True, text=True, timeout=60, check=False)
-        assert result.returncode == 0, result.stderr
-
-    def up(self) -> None:
-        self._services("up")
-
-    def down(self) -> None:
-        self._services("down")
 
 
 @pytest.fixture(scope="module")

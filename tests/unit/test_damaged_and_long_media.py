@@ -40,6 +40,23 @@ def corrupted(narrated, tmp_path_factory) -> Path:
         tmp_path_factory.mktemp("damaged") / "harbour-damaged.mp4", narrated)
 
 
+@pytest.fixture(scope="module")
+def damaged_picture(narrated, tmp_path_factory) -> Path:
+    """The narrated clip with its video stream corrupted in the middle and its audio intact."""
+    import subprocess
+
+    root = tmp_path_factory.mktemp("damaged-picture")
+    picture = root / "picture.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(narrated), "-an",
+                    "-c", "copy", str(picture)], check=True)
+    broken = test_media.make_corrupted_middle(root / "picture-damaged.mp4", picture, 0.3)
+    out = root / "harbour-bad-picture.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(broken), "-i",
+                    str(narrated), "-map", "0:v", "-map", "1:a", "-c", "copy", str(out)],
+                   check=True)
+    return out
+
+
 # --------------------------------------------------------------------------- finding 1
 
 
@@ -76,6 +93,30 @@ def test_the_audio_stage_records_the_decode_warning_as_a_notice(corrupted, tmp_p
     stages.audio(ctx)
     assert (tmp_path / "audio.wav").exists()
     assert len(notices) == 1 and "could not be decoded" in notices[0], notices
+
+
+def test_a_damaged_picture_with_intact_audio_gets_a_picture_notice_only(damaged_picture,
+                                                                        tmp_path):
+    rule = frames.KeyframeRule.from_settings()
+    duration = media.probe(damaged_picture).duration
+    warnings: list[str] = []
+    found = frames.extract_keyframes(damaged_picture, tmp_path / "frames", rule, duration,
+                                     warnings=warnings)
+    assert found, "the intact parts still give keyframes"
+    assert len(warnings) == 1, warnings
+    assert warnings[0].startswith("Parts of the picture of harbour-bad-picture.mp4 could not "
+                                  "be decoded (")
+    assert "re-export" in warnings[0] and str(tmp_path) not in warnings[0]
+    audio_warnings: list[str] = []
+    media.extract_audio(damaged_picture, tmp_path / "audio.wav", warnings=audio_warnings)
+    assert audio_warnings == []  # the audio is fine: no audio notice
+
+
+def test_an_intact_picture_gives_no_picture_notice(narrated, tmp_path):
+    warnings: list[str] = []
+    frames.extract_keyframes(narrated, tmp_path / "frames", frames.KeyframeRule.from_settings(),
+                             media.probe(narrated).duration, warnings=warnings)
+    assert warnings == []
 
 
 def test_decode_error_counting_follows_repeated_lines() -> None:

@@ -38,6 +38,17 @@ from retrieval.search import MAX_K, SIGNALS, SearchRequest
         ({"q": "bread", "published": "maybe"}, "published must be true or false"),
         ({"q": "bread", "explain": "perhaps"}, "explain must be true or false"),
         ({"q": "bread", "signals": "bm25,colbert"}, "Unknown signal(s) ['colbert']"),
+        # Values that used to be silently ignored (no results, or a spec without them).
+        ({"q": "bread", "kinds": "speech,subtitles"},
+         "Unknown segment kind(s) ['subtitles'] in kinds"),
+        ({"q": "bread", "rank_constant": "10"}, "rank_constant applies only to fusion=rrf"),
+        ({"q": "bread", "fusion": "arithmetic", "rank_constant": "10"}, "only to fusion=rrf"),
+        ({"q": "bread", "fusion": "rrf", "normalization": "z_score"},
+         "normalization does not apply to fusion=rrf"),
+        ({"q": "bread", "fusion": "rrf", "rank_constant": "1000000"},
+         "rank_constant must be between 1 and 10000"),
+        ({"q": "bread", "coverage": "-1"}, "coverage must be between 0 and 10"),
+        ({"q": "bread", "coverage": "1e9"}, "coverage must be between 0 and 10"),
     ],
 )
 def test_bad_input_raises_parameter_error_with_a_clear_message(

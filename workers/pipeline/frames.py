@@ -40,7 +40,7 @@ from PIL import Image
 from catalog.models import Keyframe
 
 from .errors import PermanentError, TransientError
-from .media import REEXPORT_HINT, tool, tool_detail
+from .media import REEXPORT_HINT, count_decode_errors, tool, tool_detail
 
 logger = logging.getLogger("reelsearch.frames")
 
@@ -117,7 +117,8 @@ def parse_selected(text: str) -> list[tuple[float, float]]:
     return frames
 
 
-def _ffmpeg(args: list[str], source: Path, timeout: float, cwd: Path | None = None) -> None:
+def _ffmpeg(args: list[str], source: Path, timeout: float, cwd: Path | None = None) -> str:
+    """Run ffmpeg; return its log (decoding errors it went past), or fail the stage."""
     try:
         proc = subprocess.run([tool("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-y",
                                *args], capture_output=True, text=True, timeout=timeout,
@@ -129,6 +130,17 @@ def _ffmpeg(args: list[str], source: Path, timeout: float, cwd: Path | None = No
         detail = tool_detail(proc.stderr, source)
         raise PermanentError(f"The picture of {source.name} could not be decoded ({detail}): "
                              f"{REEXPORT_HINT}.")
+    return proc.stderr
+
+
+def picture_warnings(stderr: str, source: Path) -> list[str]:
+    """Return an editor-facing notice when ffmpeg went past damaged video data (or [])."""
+    packets, other = count_decode_errors(stderr)
+    if not packets and not other:
+        return []
+    return [f"Parts of the picture of {source.name} could not be decoded ({packets + other} "
+            "decoding errors): keyframes, thumbnails and on-screen text from there may be "
+            f"missing or garbled; if the original is intact, {REEXPORT_HINT}."]
 
 
 def _scale(max_width: int, max_side: int | None = None) -> str:
@@ -139,8 +151,13 @@ def _scale(max_width: int, max_side: int | None = None) -> str:
 
 
 def extract_keyframes(source: Path, out_dir: Path, rule: KeyframeRule, duration: float,
-                      thumb_width: int = 320, max_side: int = 960) -> list[ExtractedFrame]:
-    """Decode the video once and write the keyframes the rule keeps (at least one)."""
+                      thumb_width: int = 320, max_side: int = 960,
+                      warnings: list[str] | None = None) -> list[ExtractedFrame]:
+    """Decode the video once and write the keyframes the rule keeps (at least one).
+
+    Damaged video data does not stop it (ffmpeg skips what it cannot decode); when
+    ``warnings`` is given, a notice saying so is appended to it (``picture_warnings``).
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     times_file = out_dir / "selected.txt"
     graph = (f"[0:v]select='{rule.select_expression(duration)}',"
@@ -150,7 +167,9 @@ def extract_keyframes(source: Path, out_dir: Path, rule: KeyframeRule, duration:
     args = [*skip, "-i", str(source.resolve()), "-filter_complex", graph,
             "-map", "[thumb]", "-fps_mode", "passthrough", "-q:v", "4", "thumb_%05d.jpg",
             "-map", "[frame]", "-fps_mode", "passthrough", "-q:v", "2", "frame_%05d.jpg"]
-    _ffmpeg(args, source, 120 + 3 * duration, cwd=out_dir)
+    log = _ffmpeg(args, source, 120 + 3 * duration, cwd=out_dir)
+    if warnings is not None:
+        warnings.extend(picture_warnings(log, source))
     selected = parse_selected(times_file.read_text()) if times_file.exists() else []
     frames = [ExtractedFrame(t, scene, out_dir / f"thumb_{n:05d}.jpg",
                              out_dir / f"frame_{n:05d}.jpg")
@@ -269,8 +288,11 @@ def keyframes(ctx) -> None:
     rule = KeyframeRule.from_settings()
     out = frames_dir(ctx.work_dir)
     shutil.rmtree(out, ignore_errors=True)
+    warnings: list[str] = []
     extracted = extract_keyframes(Path(video.source.path), out, rule, video.duration or 0.0,
-                                  conf["THUMBNAIL_WIDTH"], conf["FRAME_MAX_SIDE"])
+                                  conf["THUMBNAIL_WIDTH"], conf["FRAME_MAX_SIDE"], warnings)
+    for warning in warnings:
+        ctx.notice(warning)
     count = replace_keyframes(video, extracted, out)
     ctx.record_model("keyframes", f"ffmpeg@{ffmpeg_version()} {rule.label}")
     logger.info("video %s: %d keyframes", video.pk, count)
