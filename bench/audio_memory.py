@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -40,8 +39,14 @@ def make_silent(path: Path, seconds: float) -> Path:
 
 
 def rss_mb() -> float:
-    """Return this process's peak resident memory so far, in MB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Return this process's peak resident memory so far, in MB.
+
+    VmHWM, not ``ru_maxrss``: the latter keeps a forking parent's size across exec.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("/proc/self/status has no VmHWM line")
 
 
 def current_rss_mb() -> float:
