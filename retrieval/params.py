@@ -61,12 +61,20 @@ def _kinds(params: Mapping[str, str]) -> tuple[str, ...]:
     return kinds
 
 
+def _seconds(params: Mapping[str, str], name: str) -> float | None:
+    """Return a duration bound in seconds: a finite number, not negative."""
+    value = _number(params, name, float)
+    if value is not None and not 0 <= value < float("inf"):
+        raise ParameterError(f"{name} must be a number of seconds, 0 or more (got {value:g}).")
+    return value
+
+
 def parse_filters(params: Mapping[str, str], published_default: bool | None) -> Filters:
     """Build Filters from tags, language, min_duration, max_duration, published and kinds."""
     filters = Filters(
         tags=_csv(params, "tags"), language=params.get("language") or None,
-        min_duration=_number(params, "min_duration", float),
-        max_duration=_number(params, "max_duration", float),
+        min_duration=_seconds(params, "min_duration"),
+        max_duration=_seconds(params, "max_duration"),
         published=_bool(params, "published", published_default), kinds=_kinds(params),
     )
     if (filters.min_duration is not None and filters.max_duration is not None
