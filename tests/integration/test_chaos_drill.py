@@ -128,7 +128,7 @@ def _drill_worker(root, redis_server, node, django_db_blocker):
     with override_settings(**overrides), django_db_blocker.unblock():
         env = worker_env(
             broker_url=redis_server.url, key_prefix=prefix,
-            database=connection.settings_dict["NAME"], media_root=settings.MEDIA_ROOT,
+            database=connection.settings_dict, media_root=settings.MEDIA_ROOT,
             index_dir=root / "index", work_dir=root / "work", var_dir=root / "var",
             REELSEARCH_BACKEND="opensearch", OPENSEARCH_URL=node.url, OPENSEARCH_INDEX=index,
             OPENSEARCH_REPLICAS="0",
