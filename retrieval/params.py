@@ -62,9 +62,9 @@ def _kinds(params: Mapping[str, str]) -> tuple[str, ...]:
 
 
 def _seconds(params: Mapping[str, str], name: str) -> float | None:
-    """Return a duration bound in seconds: a finite number, not negative."""
+    """Return a duration bound in seconds, refusing a negative one (inf means no bound)."""
     value = _number(params, name, float)
-    if value is not None and not 0 <= value < float("inf"):
+    if value is not None and value < 0:
         raise ParameterError(f"{name} must be a number of seconds, 0 or more (got {value:g}).")
     return value
 
