@@ -29,6 +29,7 @@ from retrieval.backends.base import BackendUnavailable
 from retrieval.documents import Filters
 from retrieval.fusion import FusionSpec
 from retrieval.indexing import index_video, iter_catalog_docs
+from tests.catalog_rows import add_speech_segments
 from tests.conftest import running_service
 
 pytestmark = [pytest.mark.cluster, pytest.mark.django_db(transaction=True)]
@@ -77,11 +78,7 @@ def make_videos(count: int, segments: int = 6, first: int = 0) -> list[Video]:
         video, = Video.objects.bulk_create([Video(  # bulk: no signal, so no pipeline run
             title=f"Drill {v}", source=f"videos/drill-{v}.mp4", status=VideoStatus.READY,
             duration=60.0, language="en")])
-        Segment.objects.bulk_create(
-            Segment(id=Segment.make_id(video.pk, "speech", n), video=video, kind="speech",
-                    start=n * 10.0, end=n * 10.0 + 10.0, text=f"{TOPICS[v % 4]} part {n}",
-                    text_vector=rng.standard_normal(8).astype(np.float32).tobytes())
-            for n in range(segments))
+        add_speech_segments(video, TOPICS[v % 4], segments, rng)
         made.append(video)
     return made
 

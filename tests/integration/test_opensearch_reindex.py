@@ -19,6 +19,7 @@ from retrieval.backends import get_backend, reset_backends
 from retrieval.documents import Filters, SegmentDoc
 from retrieval.fusion import FusionSpec
 from retrieval.search import SearchRequest, search
+from tests.catalog_rows import add_speech_segments
 
 pytestmark = [pytest.mark.opensearch, pytest.mark.django_db]
 
@@ -52,11 +53,7 @@ def make_catalog(videos: int = 3, segments: int = 4) -> list[Video]:
         video = Video.objects.create(
             title=f"Video {v}", source=f"videos/{v}.mp4", status=VideoStatus.READY,
             duration=60.0 * (v + 1), tags=[f"Topic{v % 3}"], language="en")
-        Segment.objects.bulk_create(
-            Segment(id=Segment.make_id(video.pk, "speech", n), video=video, kind="speech",
-                    start=n * 10.0, end=n * 10.0 + 10.0, text=f"{TOPICS[v % 3]} part {n}",
-                    text_vector=rng.standard_normal(8).astype(np.float32).tobytes())
-            for n in range(segments))
+        add_speech_segments(video, TOPICS[v % 3], segments, rng)
         made.append(video)
     pending = Video.objects.create(title="Not processed", source="videos/p.mp4")
     Segment.objects.create(id=Segment.make_id(pending.pk, "speech", 0), video=pending,
