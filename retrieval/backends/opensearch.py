@@ -51,9 +51,11 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_futures
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
@@ -255,6 +257,8 @@ class OpenSearchBackend(SearchBackend):
         self._ready = False
         self._plugins: set[str] | None = None
         self._skipped_fields: set[str] = set()
+        self._loads_in_flight: set[Future] = set()  # rebuild batches on their way
+        self._loads_lock = threading.Lock()
 
     # -- errors ----------------------------------------------------------------------------
     @contextmanager
@@ -436,6 +440,10 @@ class OpenSearchBackend(SearchBackend):
 
     def _delete_where(self, query: dict) -> None:
         self.ensure_index()
+        # a rebuild batch still in flight would bring back what is deleted now: wait for it
+        with self._loads_lock:
+            in_flight = list(self._loads_in_flight)
+        wait_for_futures(in_flight)
         targets = ([self.building_alias] if self._building() else []) + [self.write_alias]
         for target in targets:
             with self._calls("delete by query"):
@@ -485,7 +493,11 @@ class OpenSearchBackend(SearchBackend):
         with ThreadPoolExecutor(self.bulk_threads, thread_name_prefix="bulk") as pool:
             pending: deque[Future] = deque()
             for batch in _batches(docs, batch_size):
-                pending.append(pool.submit(load_batch, batch))
+                future = pool.submit(load_batch, batch)
+                with self._loads_lock:
+                    self._loads_in_flight.add(future)
+                future.add_done_callback(self._load_landed)
+                pending.append(future)
                 while len(pending) >= self.bulk_threads:  # bounded: docs may be a generator
                     done, problems = pending.popleft().result()
                     indexed, failed = indexed + done, {**failed, **problems}
@@ -493,6 +505,10 @@ class OpenSearchBackend(SearchBackend):
                 done, problems = future.result()
                 indexed, failed = indexed + done, {**failed, **problems}
         return IndexReport(indexed=indexed, failed=failed)
+
+    def _load_landed(self, future: Future) -> None:
+        with self._loads_lock:
+            self._loads_in_flight.discard(future)
 
     def _swap_in(self, name: str) -> set[str]:
         """Make a loaded index the live one; return the indices it replaced."""
