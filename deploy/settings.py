@@ -163,6 +163,9 @@ RETRIEVAL_BACKENDS = {
         # Embedded backend: exact cosine up to this many vectors per field, above it an HNSW
         # graph (faiss) proposes candidates that are re-scored exactly (0 = always exact).
         "ANN_MIN_SIZE": int(os.environ.get("REELSEARCH_ANN_MIN_SIZE", "50000")),
+        # Embedded backend: BM25 by tantivy (block-max WAND, an index derived from the SQLite
+        # file) or by SQLite's FTS5 (scores every matching row; slower on large catalogs).
+        "BM25_ENGINE": os.environ.get("REELSEARCH_BM25_ENGINE", "tantivy"),
         "ANN_EF_SEARCH": int(os.environ.get("REELSEARCH_ANN_EF_SEARCH", "128")),
     },
 }

@@ -1,9 +1,10 @@
-"""Embedded backend: SQLite FTS5 for BM25 in its own file, exact cosine over in-process vectors.
+"""Embedded backend: SQLite for the record, tantivy (or FTS5) for BM25, in-process vectors.
 
 Layout of PATH (a directory):
     CURRENT                 name of the live index file (swapped atomically by rebuild)
     BUILDING                name of an index file being rebuilt (writes go to both)
-    index-<stamp>.sqlite3   documents, FTS5 table and vectors (float32 blobs)
+    index-<stamp>.sqlite3   documents, FTS5 table, vectors (float32 blobs), change log
+    index-<stamp>.sqlite3.lexical/   the tantivy BM25 index derived from it (lexical.py)
     .lock                   flock()ed by every process that creates or swaps an index file
 
 Several processes (web workers, task workers, a reindex command) share the directory, so
@@ -27,6 +28,7 @@ import json
 import logging
 import os
 import secrets
+import shutil
 import sqlite3
 import threading
 import time
@@ -43,6 +45,7 @@ from retrieval.text import query_terms
 from .ann import HnswIndex
 from .ann import available as ann_available
 from .base import BackendUnavailable, SearchBackend, invalid_document
+from .lexical import LexicalIndex, forget_log, log_rows, prune_log, tantivy_available
 
 logger = logging.getLogger("reelsearch.embedded")
 
@@ -73,6 +76,7 @@ CREATE TABLE IF NOT EXISTS vectors (
     UNIQUE (segment_id, field)
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS lexical_log (seq INTEGER PRIMARY KEY AUTOINCREMENT, row INTEGER);
 INSERT OR IGNORE INTO meta VALUES ('generation', '0');
 """
 
@@ -264,6 +268,8 @@ class EmbeddedBackend(SearchBackend):
                 "writable directory (or set REELSEARCH_INDEX_DIR)."
             )
         self.root = Path(str(params["PATH"]))
+        self.bm25_engine = _bm25_engine(alias, params)
+        self._lexicals: dict[str, LexicalIndex] = {}
         self._local = threading.local()
         self._lock = threading.RLock()
         self._stores: dict[str, VectorStore] = {}
@@ -415,6 +421,7 @@ class EmbeddedBackend(SearchBackend):
                         kept[doc.id] = doc  # the last copy of an id in a batch wins
                 self._delete_ids(conn, list(kept))
                 self._insert_many(conn, list(kept.values()))
+                self._prune_log(conn, filename)
                 _bump(conn)
                 conn.execute("COMMIT")
             except BaseException:
@@ -448,6 +455,7 @@ class EmbeddedBackend(SearchBackend):
             " duration, published) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         conn.executemany("INSERT INTO docs_fts (rowid, text) VALUES (?, ?)",
                          [(row[0], row[6]) for row in rows])
+        log_rows(conn, [row[0] for row in rows])
         conn.executemany(
             "INSERT INTO vectors (segment_id, field, vec) VALUES (?, ?, ?)",
             [(doc.id, field, np.asarray(vector, dtype=np.float32).tobytes())
@@ -461,6 +469,7 @@ class EmbeddedBackend(SearchBackend):
                          (rowid, text))
             conn.execute("DELETE FROM docs WHERE rowid = ?", (rowid,))
             conn.execute("DELETE FROM vectors WHERE segment_id = ?", (segment_id,))
+        log_rows(conn, [rowid for rowid, _, _ in rows])
 
     def delete_video(self, video_id: str) -> None:
         """Remove every segment of a video from the live index (and one being rebuilt)."""
@@ -470,6 +479,7 @@ class EmbeddedBackend(SearchBackend):
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     self._delete_rows(conn, "video_id = ?", (video_id,))
+                    self._prune_log(conn, target)
                     _bump(conn)
                     conn.execute("COMMIT")
                 except BaseException:
@@ -486,6 +496,8 @@ class EmbeddedBackend(SearchBackend):
                     conn.execute("DELETE FROM docs")
                     conn.execute("INSERT INTO docs_fts (docs_fts) VALUES ('delete-all')")
                     conn.execute("DELETE FROM vectors")
+                    log_rows(conn, [None])
+                    self._prune_log(conn, target)
                     _bump(conn)
                     conn.execute("COMMIT")
                 except BaseException:
@@ -514,6 +526,8 @@ class EmbeddedBackend(SearchBackend):
                     batch = []
             report = self._write(name, batch)
             indexed, failed = indexed + report.indexed, {**failed, **report.failed}
+            if self.bm25_engine == "tantivy":  # built before the swap, not by a first search
+                self._lexical(name).current(self._conn(name))
         except BaseException:
             with self._locked():
                 if self._pointer("BUILDING") == name:
@@ -538,6 +552,25 @@ class EmbeddedBackend(SearchBackend):
             (self.root / f"{filename}{suffix}").unlink(missing_ok=True)
         for graph in self.root.glob(f"{filename}.*.hnsw*"):
             graph.unlink(missing_ok=True)
+        self._lexicals.pop(filename, None)
+        shutil.rmtree(self._lexical_folder(filename), ignore_errors=True)
+
+    # -- the BM25 engine -------------------------------------------------------------------
+    def _lexical_folder(self, filename: str) -> Path:
+        return self.root / f"{filename}.lexical"
+
+    def _lexical(self, filename: str) -> LexicalIndex:
+        with self._lock:
+            if filename not in self._lexicals:
+                self._lexicals[filename] = LexicalIndex(self._lexical_folder(filename))
+            return self._lexicals[filename]
+
+    def _prune_log(self, conn: sqlite3.Connection, filename: str) -> None:
+        """Drop change-log entries nobody needs any more (inside a write)."""
+        if self.bm25_engine == "tantivy":
+            prune_log(conn, self._lexical_folder(filename))
+        else:
+            forget_log(conn, self._lexical_folder(filename))
 
     # -- reads -----------------------------------------------------------------------------
     def count(self) -> int:
@@ -545,10 +578,36 @@ class EmbeddedBackend(SearchBackend):
         return self._conn(self._current()).execute("SELECT COUNT(*) FROM docs").fetchone()[0]
 
     def bm25(self, text: str, k: int, filters: Filters = Filters()) -> list[Hit]:
-        """Rank segments with SQLite's FTS5 bm25(), restricted by filters in the same query."""
+        """Rank segments by BM25 (tantivy, or FTS5's bm25()), filters inside the query."""
         terms = query_terms(text)
         if not terms or k <= 0:
             return []
+        if self.bm25_engine == "tantivy":
+            current = self._current()
+            conn = self._conn(current)
+            lexical = self._lexical(current)
+            try:
+                if lexical.current(conn):  # else another process is catching up
+                    return self._tantivy_hits(conn, lexical, terms, k, filters)
+            except (OSError, ValueError) as exc:  # e.g. retired by a rebuild meanwhile
+                logger.warning("tantivy could not answer (%s); FTS5 answers instead", exc)
+        return self._fts5_hits(terms, k, filters)
+
+    def _tantivy_hits(self, conn: sqlite3.Connection, lexical: LexicalIndex, terms: list[str],
+                      k: int, filters: Filters) -> list[Hit]:
+        video_filters = replace(filters, kinds=())
+        videos = None if video_filters.is_empty() else self._allowed_videos(video_filters)
+        scored = lexical.search(terms, k, videos, set(filters.kinds) or None)
+        if not scored:
+            return []
+        rows = dict(scored)
+        found = conn.execute(
+            f"SELECT rowid, id, video_id FROM docs WHERE rowid IN ({', '.join('?' * len(rows))})",  # noqa: S608
+            list(rows)).fetchall()
+        hits = [Hit(segment_id, video_id, rows[rowid]) for rowid, segment_id, video_id in found]
+        return sorted(hits, key=lambda hit: (-hit.score, hit.segment_id))
+
+    def _fts5_hits(self, terms: list[str], k: int, filters: Filters) -> list[Hit]:
         match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
         where, args = _filter_sql(filters)
         sql = (  # `where` holds only fixed clauses with ? placeholders
@@ -578,7 +637,11 @@ class EmbeddedBackend(SearchBackend):
         return store.matrix[rows] if rows else np.zeros((0, max(store.matrix.shape[1], 1)))
 
     def _allowed_videos(self, filters: Filters) -> set[str]:
-        key = (self._loaded, filters)
+        """Return the videos that pass the filters (cached until the next write)."""
+        current = self._current()
+        generation = self._conn(current).execute(
+            "SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
+        key = (current, generation, filters)
         if key not in self._allowed_cache:
             self._allowed_cache = {key: self._query_allowed_videos(filters)}
         return self._allowed_cache[key]
@@ -736,3 +799,18 @@ def _filter_sql(filters: Filters) -> tuple[str, list]:
             clauses.append(f"d.{column} {op} ({', '.join('?' * len(values))})")
             args += list(values)
     return "".join(f" AND {clause}" for clause in clauses), args
+
+
+def _bm25_engine(alias: str, params: Mapping[str, object]) -> str:
+    """Return the configured BM25 engine, checking that it can run."""
+    engine = str(params.get("BM25_ENGINE") or "tantivy").lower()
+    if engine not in ("tantivy", "fts5"):
+        raise ImproperlyConfigured(
+            f"settings.RETRIEVAL_BACKENDS[{alias!r}]['BM25_ENGINE'] = {engine!r}: use "
+            "'tantivy' (the default) or 'fts5' (REELSEARCH_BM25_ENGINE).")
+    if engine == "tantivy" and not tantivy_available():
+        raise ImproperlyConfigured(
+            "the embedded backend's BM25 engine is tantivy, which is not installed: "
+            "`pip install tantivy` (a dependency of reelsearch), or set "
+            f"settings.RETRIEVAL_BACKENDS[{alias!r}]['BM25_ENGINE'] = 'fts5'.")
+    return engine

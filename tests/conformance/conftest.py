@@ -18,15 +18,16 @@ import pytest
 from retrieval.backends.base import SearchBackend
 from retrieval.backends.embedded import EmbeddedBackend
 
-BACKENDS = ("embedded", "opensearch")
+# The embedded backend runs twice: with its default BM25 engine (tantivy) and with FTS5.
+BACKENDS = ("embedded", "embedded-fts5", "opensearch")
 DIMENSIONS = {"text": 8, "visual": 4}
 
 Factory = Callable[[], SearchBackend]
 
 
-def _embedded_factory(tmp_path: Path) -> Factory:
+def _embedded_factory(tmp_path: Path, engine: str) -> Factory:
     path = str(tmp_path / "index")
-    return lambda: EmbeddedBackend("conformance", {"PATH": path})
+    return lambda: EmbeddedBackend("conformance", {"PATH": path, "BM25_ENGINE": engine})
 
 
 def _opensearch_factory(url: str) -> Factory:
@@ -40,8 +41,9 @@ def _opensearch_factory(url: str) -> Factory:
 @pytest.fixture(params=BACKENDS)
 def make_backend(request, tmp_path: Path) -> Iterator[Factory]:
     """Return a factory of backend instances that share one (initially empty) index."""
-    if request.param == "embedded":
-        factory = _embedded_factory(tmp_path)
+    if request.param.startswith("embedded"):
+        factory = _embedded_factory(tmp_path, "fts5" if request.param == "embedded-fts5"
+                                    else "tantivy")
     else:
         factory = _opensearch_factory(request.getfixturevalue("opensearch_url"))
     made: list[SearchBackend] = []
@@ -73,7 +75,7 @@ def skip_unless(backend: SearchBackend, supported: bool, reason: str) -> None:
 
 def stored_indices(backend: SearchBackend) -> set[str]:
     """Return the backend's index units on disk or on the node (files, concrete indices)."""
-    if backend.conformance_name == "embedded":
+    if backend.conformance_name.startswith("embedded"):
         return {path.name for path in backend.root.glob("index-*.sqlite3")}
     found = backend.client.indices.get(index=f"{backend.index_name}-*", expand_wildcards="all")
     return set(found)
@@ -81,7 +83,7 @@ def stored_indices(backend: SearchBackend) -> set[str]:
 
 def live_index(backend: SearchBackend) -> str:
     """Return the index unit that answers queries now."""
-    if backend.conformance_name == "embedded":
+    if backend.conformance_name.startswith("embedded"):
         return (backend.root / "CURRENT").read_text().strip()
     (name,) = backend.client.indices.get_alias(name=backend.read_alias)
     return name
@@ -89,6 +91,6 @@ def live_index(backend: SearchBackend) -> str:
 
 def rebuilding(backend: SearchBackend) -> bool:
     """Return True while a rebuild's second index receives writes."""
-    if backend.conformance_name == "embedded":
+    if backend.conformance_name.startswith("embedded"):
         return (backend.root / "BUILDING").exists()
     return bool(backend.client.indices.exists_alias(name=backend.building_alias))
