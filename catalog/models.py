@@ -123,7 +123,7 @@ class Transcript(models.Model):
     """The recognised words of a video with their times (subtitles are made from them)."""
 
     video = models.OneToOneField(Video, on_delete=models.CASCADE, primary_key=True,
-                                 related_name="transcript")
+                                 related_name="transcript_words")
     language = models.CharField(max_length=16, blank=True)
     model = models.CharField(max_length=120, blank=True)
     words = models.JSONField(default=list, blank=True)  # [[start, end, text], ...] in order

@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Transcript',
             fields=[
-                ('video', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='transcript', serialize=False, to='catalog.video')),
+                ('video', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='transcript_words', serialize=False, to='catalog.video')),
                 ('language', models.CharField(blank=True, max_length=16)),
                 ('model', models.CharField(blank=True, max_length=120)),
                 ('words', models.JSONField(blank=True, default=list)),
