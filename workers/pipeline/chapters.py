@@ -4,11 +4,14 @@ TextTiling (Hearst, 1997) over sentence embeddings: each gap between two consecu
 (sentence units and on-screen text, in time order) gets the cosine between the mean
 embedding of the units in a window before it and of those in a window after it; a topic
 shift is a valley of that curve, and its depth (how far the curve climbs back on both
-sides) ranks it. The deepest valleys, at least `min_seconds` apart, become chapter starts:
-every valley deeper than the mean depth minus half a standard deviation (Hearst's cut-off),
-and at least enough for `min_chapters`. A chapter starts where its first unit (a sentence
-or a caption) starts; the first starts at 0:00. Each chapter's title is its most
-distinctive phrase: the runs of content words scored by TF-IDF against the other chapters.
+sides) ranks it. The curve is not smoothed further: the windows already average several
+sentences, and a moving average moved valleys off the sentence where the topic changes.
+The deepest valleys, at least `min_seconds` apart, become chapter starts: every valley
+deeper than the mean depth minus half a standard deviation (Hearst's cut-off), at least
+enough for `min_chapters` and at most `max_per_minute`. A chapter starts where its first
+unit (a sentence or a caption) starts; the first starts at 0:00. Each chapter's title is
+its most distinctive phrase: the runs of content words scored by TF-IDF against the other
+chapters.
 """
 
 from __future__ import annotations
@@ -63,9 +66,9 @@ class ChapterSettings:
 
     min_video_seconds: float = 300.0
     min_seconds: float = 30.0
-    window_seconds: float = 30.0
+    window_seconds: float = 45.0
     min_chapters: int = 3
-    max_per_minute: float = 1.0
+    max_per_minute: float = 1.5
 
 
 def make_chapters(units: Sequence[Unit], duration: float,
@@ -86,7 +89,7 @@ def make_chapters(units: Sequence[Unit], duration: float,
 
 def shift_points(units: Sequence[Unit], duration: float, conf: ChapterSettings) -> list[int]:
     """Return the indexes of the units that start a new chapter (ascending, never 0)."""
-    similarity = smooth(gap_similarities(units, conf.window_seconds))
+    similarity = gap_similarities(units, conf.window_seconds)
     depth = depth_scores(similarity)
     limit = max(conf.min_chapters, int(duration / 60.0 * conf.max_per_minute)) - 1
     cutoff = float(depth.mean() - depth.std() / 2) if len(depth) else 0.0
@@ -125,14 +128,6 @@ def _unit_length(vector: np.ndarray) -> np.ndarray:
     vector = np.asarray(vector, dtype=np.float32)
     norm = float(np.linalg.norm(vector))
     return vector / norm if norm > 0 else vector
-
-
-def smooth(values: np.ndarray, width: int = 3) -> np.ndarray:
-    """Return a centred moving average (the window shrinks at the ends)."""
-    if len(values) < width:
-        return values
-    half = width // 2
-    return np.array([values[max(0, i - half):i + half + 1].mean() for i in range(len(values))])
 
 
 def depth_scores(similarity: np.ndarray) -> np.ndarray:
