@@ -1,16 +1,22 @@
 """Chapter boundaries on generated multi-topic videos: are the topic shifts found?
 
-Each video joins the narrations of the spoken benchmark (bench/spoken/texts.json) topic by
-topic: a part is up to --per-topic clips of one topic, parts follow each other until the
-video lasts more than --minutes. The true boundaries are the starts of parts 2..n
-(measured from the synthesised audio). Every video goes through the real pipeline (ffmpeg,
+Each video joins narrations part by part until it lasts more than --minutes; the true
+boundaries are the starts of parts 2..n (measured from the synthesised audio). Parts come
+from --source:
+
+- ``hard`` (default): a part is one group of bench/hard/texts.json, four clips about one
+  subject (baking, planets, plumbing, ...; about 90 s);
+- ``spoken``: a part is up to --per-topic clips of one topic of bench/spoken/texts.json
+  (a looser category: "nature" joins bees, an octopus and migrating birds, so shifts inside
+  a part are real topic shifts too, and count against precision).
+ Every video goes through the real pipeline (ffmpeg,
 Whisper, MiniLM, the chapters stage); visual stages are off unless --visual.
 
 Reports the share of true boundaries with a chapter start within --tolerance seconds
 (recall, the target is >= 80 % at 3 s), the share of chapter starts after 0:00 within that
 distance of a true boundary (precision), and each video's chapters.
 
-    python bench/chapters.py [--videos 3] [--minutes 5.5] [--per-topic 3] [--seed 0]
+    python bench/chapters.py [--source hard|spoken] [--videos 3] [--minutes 5.5] [--seed 0]
 """
 
 from __future__ import annotations
@@ -26,18 +32,25 @@ from collections import defaultdict
 from _setup import ROOT, django_in_tempdir
 
 
-def plan_videos(clips: list[dict], videos: int, minutes: float, per_topic: int,
-                seed: int) -> list[list[list[dict]]]:
-    """Return, per video, its parts (each a list of clips of one topic), topics shuffled."""
-    rng = random.Random(seed)
+def source_parts(source: str, per_topic: int) -> list[list[dict]]:
+    """Return the candidate parts: lists of clips ({"id", "text", "topic"}) on one topic."""
+    if source == "hard":
+        groups = json.loads((ROOT / "bench/hard/texts.json").read_text())["groups"]
+        return [[{**clip, "topic": group["id"]} for clip in group["clips"]] for group in groups]
+    clips = json.loads((ROOT / "bench/spoken/texts.json").read_text())["clips"]
     by_topic: dict[str, list[dict]] = defaultdict(list)
     for clip in clips:
         by_topic[clip["topic"]].append(clip)
-    topics = sorted(by_topic)
-    rng.shuffle(topics)
-    parts = [by_topic[t][i:i + per_topic] for t in topics
-             for i in range(0, len(by_topic[t]), per_topic)]
-    parts = [part for part in parts if len(part) >= 2]  # one clip (~20 s) is no chapter
+    parts = [found[i:i + per_topic] for found in by_topic.values()
+             for i in range(0, len(found), per_topic)]
+    return [part for part in parts if len(part) >= 2]  # one clip (~20 s) is no chapter
+
+
+def plan_videos(parts: list[list[dict]], videos: int, minutes: float,
+                seed: int) -> list[list[list[dict]]]:
+    """Return, per video, its parts in a shuffled order, no topic twice in a row."""
+    rng = random.Random(seed)
+    parts = list(parts)
     rng.shuffle(parts)
     plans: list[list[list[dict]]] = []
     words_needed = minutes * 60 * 2.6  # espeak-ng at 160 wpm speaks about 2.6 words a second
@@ -66,7 +79,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=3)
     parser.add_argument("--minutes", type=float, default=5.5)
-    parser.add_argument("--per-topic", type=int, default=3)
+    parser.add_argument("--source", choices=("hard", "spoken"), default="hard")
+    parser.add_argument("--per-topic", type=int, default=3, help="Clips per part (spoken).")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tolerance", type=float, default=3.0)
     parser.add_argument("--visual", action="store_true", help="Keep the visual stages on.")
@@ -80,8 +94,8 @@ def main() -> None:
     from tests import media
     from workers.ingest import register
 
-    clips = json.loads((ROOT / "bench/spoken/texts.json").read_text())["clips"]
-    plans = plan_videos(clips, args.videos, args.minutes, args.per_topic, args.seed)
+    parts = source_parts(args.source, args.per_topic)
+    plans = plan_videos(parts, args.videos, args.minutes, args.seed)
     load = os.getloadavg()
     totals = {"truth": 0, "hits": 0, "found": 0, "good": 0}
     for n, plan in enumerate(plans):
@@ -106,7 +120,8 @@ def main() -> None:
             "chapters_stage_s": video.stage_timings.get("chapters"),
             "wall_s": round(time.perf_counter() - began, 1)}), flush=True)
     print(json.dumps({
-        "videos": len(plans), "tolerance_s": args.tolerance,
+        "source": args.source, "seed": args.seed, "videos": len(plans),
+        "tolerance_s": args.tolerance,
         "recall": round(totals["hits"] / max(totals["truth"], 1), 3),
         "precision": round(totals["good"] / max(totals["found"], 1), 3),
         "true_boundaries": totals["truth"], "chapter_starts": totals["found"],

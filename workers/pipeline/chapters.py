@@ -66,9 +66,9 @@ class ChapterSettings:
 
     min_video_seconds: float = 300.0
     min_seconds: float = 30.0
-    window_seconds: float = 45.0
+    window_seconds: float = 20.0
     min_chapters: int = 3
-    max_per_minute: float = 1.5
+    max_per_minute: float = 1.0
 
 
 def make_chapters(units: Sequence[Unit], duration: float,
