@@ -111,15 +111,18 @@ def _fits(units: Sequence[Unit], chosen: list[int], unit: int, duration: float,
     return all(abs(at - other) >= min_seconds for other in taken)
 
 
-def gap_similarities(units: Sequence[Unit], window: float) -> np.ndarray:
-    """Return, per gap before units[1:], the cosine of the windows before and after it."""
+def gap_similarities(units: Sequence[Unit], window: float, min_units: int = 3) -> np.ndarray:
+    """Return, per gap before units[1:], the cosine of the windows before and after it.
+
+    A window spans `window` seconds, or `min_units` units where they are sparser.
+    """
     starts = np.array([unit.start for unit in units])
     vectors = np.stack([_unit_length(unit.vector) for unit in units])
     found = []
     for i in range(1, len(units)):
         at = starts[i]
-        left = vectors[max(0, min(i - 1, int(np.searchsorted(starts, at - window)))):i]
-        right = vectors[i:max(i + 1, int(np.searchsorted(starts, at + window)))]
+        left = vectors[max(0, min(i - min_units, int(np.searchsorted(starts, at - window)))):i]
+        right = vectors[i:max(i + min_units, int(np.searchsorted(starts, at + window)))]
         found.append(float(_unit_length(left.mean(0)) @ _unit_length(right.mean(0))))
     return np.array(found)
 
