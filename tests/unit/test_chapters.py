@@ -137,3 +137,15 @@ def test_a_title_prefers_what_is_distinctive_to_its_chapter():
     assert "video" not in first.lower() and "video" not in second.lower()
     assert "bread" in first.lower() or "oven" in first.lower()
     assert "garden" in second.lower() or "tomatoes" in second.lower()
+
+
+def test_titles_picked_by_the_encoder_name_the_topic_without_repeats(units):
+    chapters = make_chapters(units, len(units) * SECONDS, SHORT,
+                             embed=get_text_encoder().encode)
+    expected = [("bee", "hive", "honey"), ("tide", "sea", "moon"), ("chess", "king", "piece"),
+                ("bicycle", "tyre", "brake", "chain")]
+    for chapter, words in zip(chapters, expected, strict=True):
+        title = chapter.title.lower()
+        assert any(word in title for word in words), chapter.title
+        parts = [part.rstrip("s") for part in title.split(" and ")]
+        assert len(set(parts)) == len(parts), chapter.title  # not "Tides and tide"

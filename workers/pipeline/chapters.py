@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +34,7 @@ FILLER = frozenset(
     well whole yes yet""".split()  # noqa: SIM905 (readable as prose)
 )
 _WORD = re.compile(r"[^\W\d_][\w'’-]*", re.UNICODE)
+Embed = Callable[[list[str]], np.ndarray]  # texts -> one unit-length row each
 _BREAK = re.compile(r"[.,;:!?()\"“”]")
 
 
@@ -72,8 +73,13 @@ class ChapterSettings:
 
 
 def make_chapters(units: Sequence[Unit], duration: float,
-                  conf: ChapterSettings = ChapterSettings()) -> list[Chapter]:
-    """Return the chapters of a video, or [] when it is too short or has too little text."""
+                  conf: ChapterSettings = ChapterSettings(),
+                  embed: Embed | None = None) -> list[Chapter]:
+    """Return the chapters of a video, or [] when it is too short or has too little text.
+
+    `embed` (texts to unit vectors, the model of the units' vectors) picks each title among
+    the chapter's distinctive phrases by closeness to the chapter; without it, TF-IDF alone.
+    """
     units = sorted(units, key=lambda unit: unit.start)
     if duration <= conf.min_video_seconds or len(units) < 2 * conf.min_chapters:
         return []
@@ -83,7 +89,9 @@ def make_chapters(units: Sequence[Unit], duration: float,
     edges = [0, *starts, len(units)]
     groups = [units[a:b] for a, b in zip(edges, edges[1:], strict=False)]
     times = [0.0, *(units[i].start for i in starts), duration]
-    titles = chapter_titles([" ".join(u.text for u in group) for group in groups])
+    centroids = [np.mean([_unit_length(u.vector) for u in group], axis=0) for group in groups]
+    titles = chapter_titles([" ".join(u.text for u in group) for group in groups],
+                            embed=embed, centroids=centroids)
     return [Chapter(times[n], times[n + 1], titles[n]) for n in range(len(groups))]
 
 
@@ -174,15 +182,31 @@ def phrases(text: str, longest: int = 3) -> list[str]:
     return found
 
 
-def chapter_titles(texts: Sequence[str], words: int = 4) -> list[str]:
-    """Return a short title per chapter text: its most distinctive phrase or two (TF-IDF)."""
+def chapter_titles(texts: Sequence[str], words: int = 4, embed: Embed | None = None,
+                   centroids: Sequence[np.ndarray] = (), candidates: int = 8) -> list[str]:
+    """Return a short title per chapter text: its most distinctive phrase or two.
+
+    Phrases are ranked by TF-IDF against the other chapters; with an encoder and the
+    chapters' mean vectors, the `candidates` best of them are re-ranked by how close their
+    embedding is to the chapter's (the phrase that says what the chapter is about).
+    """
     counts = [Counter(phrases(text)) for text in texts]
     spread = Counter(phrase for count in counts for phrase in count)
-    titles = []
-    for n, count in enumerate(counts):
-        ranked = sorted(count, key=lambda p: (-_score(p, count, spread, len(texts)), p))
-        titles.append(_title(ranked, words) or f"Part {n + 1}")
-    return titles
+    ranked = [sorted((p for p in count if _score(p, count, spread, len(texts)) > 0),
+                     key=lambda p, c=count: (-_score(p, c, spread, len(texts)), p))
+              for count in counts]
+    if embed is not None and len(centroids) == len(texts):
+        ranked = [_closest(found[:candidates], centroid, embed) + found[candidates:]
+                  for found, centroid in zip(ranked, centroids, strict=True)]
+    return [_title(found, words) or f"Part {n + 1}" for n, found in enumerate(ranked)]
+
+
+def _closest(found: list[str], centroid: np.ndarray, embed: Embed) -> list[str]:
+    """Order phrases by the cosine of their embedding with a chapter's mean vector."""
+    if not found:
+        return found
+    similarity = np.asarray(embed(found)) @ _unit_length(centroid)
+    return [found[i] for i in np.argsort(-similarity, kind="stable")]
 
 
 def _score(phrase: str, count: Counter, spread: Counter, documents: int) -> float:
@@ -197,8 +221,8 @@ def _title(ranked: list[str], words: int) -> str:
     """Join the best phrase with the next one that adds new words, up to `words` words."""
     chosen: list[str] = []
     for phrase in ranked:
-        used = {w for p in chosen for w in p.split()}
-        if used & set(phrase.split()):
+        used = {_stem(w) for p in chosen for w in p.split()}
+        if used & {_stem(w) for w in phrase.split()}:
             continue
         if chosen and len(used) + phrase.count(" ") + 1 > words:
             break
@@ -209,3 +233,12 @@ def _title(ranked: list[str], words: int) -> str:
         return ""
     title = " and ".join(chosen)
     return title[0].upper() + title[1:]
+
+
+def _stem(word: str) -> str:
+    """Return a word without a plural "s", so "tide" and "tides" count as one."""
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
+    return word

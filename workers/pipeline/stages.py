@@ -221,7 +221,8 @@ def chapters(ctx: StageContext) -> None:
     units = [Unit(s.start, s.end, s.text, vector)
              for s in ctx.video.segments.filter(kind__in=CHAPTER_KINDS).order_by("start")
              if (vector := s.vector()) is not None and s.text.strip()]
-    found = make_chapters(units, float(ctx.video.duration or 0.0), chapter_settings())
+    found = make_chapters(units, float(ctx.video.duration or 0.0), chapter_settings(),
+                          embed=get_text_encoder().encode)
     ctx.update(chapters=[chapter.to_dict() for chapter in found])
 
 
