@@ -128,7 +128,7 @@
     const value = String(bucket.value);
     const active = (filters[param] || []).includes(value);
     const count = bucket.count === null || bucket.count === undefined ? null
-      : el("span", { class: "count", "aria-label": bucket.count + " videos" }, String(bucket.count));
+      : el("span", { class: "count" }, String(bucket.count));
     return el("li", {}, el("button", {
       type: "button", class: "facet", "data-param": param, "data-value": value,
       "aria-pressed": active ? "true" : "false",
