@@ -115,12 +115,16 @@ def video_detail(request: Request, video_id: str) -> Response:
 
 
 class SubtitleRenderer(BaseRenderer):
-    """Let clients ask for a subtitle type; errors are then sent as plain text."""
+    """Let clients ask for a subtitle type (Accept: text/vtt) without a 406.
+
+    Subtitles are sent as they are; errors are JSON whatever was asked (JsonErrorsMiddleware
+    rewrites any other error body under /api/), so this renders only as a fallback.
+    """
 
     charset = "utf-8"
 
     def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
-        """Render an error body as its message (subtitles themselves bypass renderers)."""
+        """Render an error body as its message."""
         message = data.get("error", "") if isinstance(data, dict) else str(data or "")
         return str(message).encode(self.charset)
 

@@ -115,3 +115,11 @@ def test_the_detail_lists_chapters_and_subtitle_urls(client, shared_videos):
     assert client.get(live["subtitles"]["vtt"]).status_code == 200
     old = client.get(f"/api/videos/{shared_videos['old'].pk}").json()
     assert old["chapters"] == [] and old["subtitles"] is None
+
+
+def test_an_error_asked_as_text_vtt_is_still_json(client, shared_videos):
+    """Negotiation accepts text/vtt (no 406); errors under /api/ are always JSON."""
+    response = client.get(f"/api/videos/{shared_videos['draft'].pk}/subtitles.vtt",
+                          HTTP_ACCEPT="text/vtt")
+    assert response.status_code == 404
+    assert "No video" in response.json()["error"]
