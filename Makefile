@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_CACHE_DIR ?= $(HOME)/.cache/pip
 
-DEBIAN_PACKAGES := ffmpeg espeak-ng redis-server chromium chromium-driver
+DEBIAN_PACKAGES := ffmpeg espeak-ng redis-server chromium chromium-driver npm
 DEMO_VAR ?= var
 export REELSEARCH_REDIS_PORT ?= 6390
 export REELSEARCH_OPENSEARCH_PORT ?= 9250
@@ -28,13 +28,21 @@ export REELSEARCH_CLUSTER_TRANSPORT_PORTS ?= 9361,9362,9363
 comma := ,
 TEST_CLUSTER_URL := http://127.0.0.1:$(firstword $(subst $(comma), ,$(REELSEARCH_CLUSTER_HTTP_PORTS)))
 
-.PHONY: install text-model system-deps demo test test-unit lint services-up services-down bench clean
+.PHONY: install text-model node-deps system-deps demo test test-unit lint services-up services-down bench clean
 
 # deploy/settings.py defaults to DEBUG off and then needs DJANGO_SECRET_KEY; the demo and the
 # benchmarks run as local development (tests set this in tests/settings.py).
 demo bench text-model: export DJANGO_DEBUG ?= 1
 
-install: system-deps $(VENV)/.installed text-model
+install: system-deps $(VENV)/.installed text-model node-deps
+
+# axe-core (npm, pinned in package.json; it has no dependencies) for the search page's
+# accessibility check in tests/browser; kept when already there.
+AXE := node_modules/axe-core/axe.min.js
+node-deps: $(AXE)
+$(AXE): package.json
+	npm install --no-audit --no-fund --no-package-lock --loglevel=error
+	@touch $@
 
 # The text model exported once to ONNX for onnxruntime (into REELSEARCH_TEXT_ONNX_DIR, the
 # virtualenv's share/reelsearch by default; kept when already there).
@@ -49,6 +57,7 @@ system-deps:
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

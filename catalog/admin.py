@@ -23,7 +23,16 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from .models import ApiKey, Keyframe, Segment, SegmentKind, Video, VideoStatus, WatchEvent
+from .models import (
+    ApiKey,
+    Keyframe,
+    Segment,
+    SegmentKind,
+    Transcript,
+    Video,
+    VideoStatus,
+    WatchEvent,
+)
 from .queries import all_tags, with_any_tag
 
 UPLOAD_TYPES = ("video/", "audio/")
@@ -221,7 +230,7 @@ class VideoAdmin(admin.ModelAdmin):
                          "stage_timings", "model_versions", "created_at", "updated_at")
     file_fields = ("source", "original_name", "sha256", "size_bytes", "duration", "width",
                    "height", "has_video", "has_audio")
-    preview_fields = ("player", "keyframe_strip", "transcript")
+    preview_fields = ("player", "chapter_list", "keyframe_strip", "transcript")
 
     class Media:
         css = {"all": ("catalog/video_admin.css",)}
@@ -408,8 +417,24 @@ class VideoAdmin(admin.ModelAdmin):
         """An HTML5 player the keyframes and transcript seek."""
         if not video.source:
             return "—"
-        return format_html("<video id='rs-player' class='rs-player' src='{}' controls "
-                           "preload='metadata'></video>", video.source.url)
+        if not Transcript.objects.filter(video=video).exists():
+            return format_html("<video id='rs-player' class='rs-player' src='{}' controls "
+                               "preload='metadata'></video>", video.source.url)
+        return format_html(
+            "<video id='rs-player' class='rs-player' src='{}' controls preload='metadata'>"
+            "<track kind='subtitles' src='{}' srclang='{}' label='Transcript' default>"
+            "</video>", video.source.url,
+            reverse("api-video-subtitles-vtt", args=[video.pk]), video.language or "en")
+
+    @admin.display(description="chapters")
+    def chapter_list(self, video: Video) -> str:
+        """The automatic chapters; a click plays from a chapter's start."""
+        if not video.chapters:
+            return ("None: chapters are made for videos over "
+                    f"{clock(settings.REELSEARCH['CHAPTER_MIN_VIDEO_SECONDS'])} with topic shifts.")
+        return format_html("<ol class='rs-chapters'>{}</ol>", format_html_join(
+            "", "<li><button type='button' class='rs-seek' data-seek='{}'>{}</button> {}</li>",
+            ((c["start"], clock(c["start"]), c["title"]) for c in video.chapters)))
 
     @admin.display(description="keyframes")
     def keyframe_strip(self, video: Video) -> str:

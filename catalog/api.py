@@ -1,4 +1,5 @@
-"""Catalog API: the video list, video detail with moments, and watch events.
+"""Catalog API: the video list, video detail with moments and chapters, subtitles, and
+watch events.
 
 Parameter parsing, lookups and the error format ({"error": message}) live in
 ``catalog.http``, shared with the retrieval API; a detail view's ``?q=`` moments come from
@@ -7,11 +8,14 @@ Parameter parsing, lookups and the error format ({"error": message}) live in
 
 from __future__ import annotations
 
+from django.http import HttpResponse
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.decorators import api_view, permission_classes
+from rest_framework.decorators import api_view, permission_classes, renderer_classes
+from rest_framework.exceptions import NotFound
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -20,9 +24,10 @@ from retrieval.serialize import video_moments_json
 
 from .auth import HasApiKey, is_privileged
 from .http import error_responses, int_param, int_schema, published_video
-from .models import Video, VideoStatus
+from .models import Transcript, Video, VideoStatus
 from .queries import keyframes_by_video, with_any_tag
 from .serializers import VideoDetailSerializer, VideoSummarySerializer, WatchEventSerializer
+from .subtitles import make_cues, to_srt, to_webvtt
 
 MAX_PAGE_SIZE = 100
 MAX_PAGE = 10**6
@@ -107,6 +112,67 @@ def video_detail(request: Request, video_id: str) -> Response:
     if query:
         context["moments"] = video_moments_json(str(video.pk), query, count)
     return Response(VideoDetailSerializer(video, context=context).data)
+
+
+class SubtitleRenderer(BaseRenderer):
+    """Let clients ask for a subtitle type (Accept: text/vtt) without a 406.
+
+    Subtitles are sent as they are; errors are JSON whatever was asked (JsonErrorsMiddleware
+    rewrites any other error body under /api/), so this renders only as a fallback.
+    """
+
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None) -> bytes:
+        """Render an error body as its message."""
+        message = data.get("error", "") if isinstance(data, dict) else str(data or "")
+        return str(message).encode(self.charset)
+
+
+class VttRenderer(SubtitleRenderer):
+    media_type, format = "text/vtt", "vtt"
+
+
+class SrtRenderer(SubtitleRenderer):
+    media_type, format = "application/x-subrip", "srt"
+
+
+def _subtitles(request: Request, video_id: str, render, media_type: str) -> HttpResponse:
+    """Answer a video's subtitles, with the visibility rules of the video detail."""
+    video = published_video(video_id, privileged=is_privileged(request))
+    transcript = Transcript.objects.filter(video=video).first()
+    if transcript is None:
+        raise NotFound(f"Video {video.pk} has no stored transcript (it was processed before "
+                       "transcripts were kept): reprocess it to get subtitles.")
+    body = render(make_cues(transcript.timed_words()))
+    return HttpResponse(body, content_type=f"{media_type}; charset=utf-8")
+
+
+SUBTITLE_PARAMETERS = [OpenApiParameter("video_id", {"type": "string", "format": "uuid"},
+                                        OpenApiParameter.PATH)]
+SUBTITLE_ERRORS = error_responses(401, 404, 429)
+
+
+@extend_schema(parameters=SUBTITLE_PARAMETERS, operation_id="videos_subtitles_vtt",
+               responses={(200, "text/vtt"): OpenApiTypes.STR, **SUBTITLE_ERRORS},
+               description="WebVTT subtitles from the transcript's word timestamps: cues of "
+                           "at most two 42-character lines and 7 seconds, never overlapping. "
+                           "Same visibility as the video.")
+@api_view(["GET"])
+@renderer_classes([JSONRenderer, VttRenderer])
+def video_subtitles_vtt(request: Request, video_id: str) -> HttpResponse:
+    """Return the video's subtitles as WebVTT."""
+    return _subtitles(request, video_id, to_webvtt, VttRenderer.media_type)
+
+
+@extend_schema(parameters=SUBTITLE_PARAMETERS, operation_id="videos_subtitles_srt",
+               responses={(200, "application/x-subrip"): OpenApiTypes.STR, **SUBTITLE_ERRORS},
+               description="SubRip subtitles, the same cues as subtitles.vtt.")
+@api_view(["GET"])
+@renderer_classes([JSONRenderer, SrtRenderer])
+def video_subtitles_srt(request: Request, video_id: str) -> HttpResponse:
+    """Return the video's subtitles as SubRip (.srt)."""
+    return _subtitles(request, video_id, to_srt, SrtRenderer.media_type)
 
 
 @extend_schema(request=WatchEventSerializer,

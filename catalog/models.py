@@ -48,6 +48,9 @@ class Video(models.Model):
     # one means a worker died mid-stage; past REELSEARCH["MAX_ATTEMPTS"] the video fails.
     attempts = models.PositiveIntegerField(default=0)
     model_versions = models.JSONField(default=dict, blank=True)
+    # Automatic chapters of a long video, [{"start", "end", "title"}] in order, the first at
+    # 0 (workers/pipeline/chapters.py); empty for short videos and before processing.
+    chapters = models.JSONField(default=list, blank=True)
     published = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -114,6 +117,24 @@ class Segment(models.Model):
         if not self.text_vector:
             return None
         return np.frombuffer(bytes(self.text_vector), dtype=np.float32)
+
+
+class Transcript(models.Model):
+    """The recognised words of a video with their times (subtitles are made from them)."""
+
+    video = models.OneToOneField(Video, on_delete=models.CASCADE, primary_key=True,
+                                 related_name="transcript_words")
+    language = models.CharField(max_length=16, blank=True)
+    model = models.CharField(max_length=120, blank=True)
+    words = models.JSONField(default=list, blank=True)  # [[start, end, text], ...] in order
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"transcript of {self.video_id} ({len(self.words)} words)"
+
+    def timed_words(self) -> list[tuple[float, float, str]]:
+        """Return the words as (start, end, text) tuples."""
+        return [(float(start), float(end), str(text)) for start, end, text in self.words]
 
 
 class WatchEvent(models.Model):

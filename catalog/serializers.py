@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .models import SegmentKind, Video, VideoStatus, WatchEvent
+from .models import SegmentKind, Transcript, Video, VideoStatus, WatchEvent
 from .queries import frame_url, keyframes_by_video, nearest_frame
 
 MAX_POSITION_SECONDS = 7 * 24 * 3600.0
@@ -26,6 +27,13 @@ MOMENT_SCHEMA = {
         "tier": {"type": "string"}, "thumbnail": MEDIA_URL_SCHEMA,
         "explain": {"type": "object", "additionalProperties": True},
     },
+}
+
+
+CHAPTER_SCHEMA = {
+    "type": "object", "required": ["start", "end", "title"],
+    "properties": {"start": {"type": "number", "description": "Seconds; the first is 0."},
+                   "end": {"type": "number"}, "title": {"type": "string"}},
 }
 
 
@@ -59,12 +67,34 @@ class VideoDetailSerializer(VideoSummarySerializer):
     """A video with its processing state, keyframes, transcript and moments."""
 
     keyframes = serializers.SerializerMethodField()
+    chapters = serializers.SerializerMethodField()
+    subtitles = serializers.SerializerMethodField()
     moments = serializers.SerializerMethodField()
 
     class Meta(VideoSummarySerializer.Meta):
         fields = (*VideoSummarySerializer.Meta.fields, "auto_tags", "width", "height",
-                  "has_video", "has_audio", "status", "keyframes", "moments")
+                  "has_video", "has_audio", "status", "keyframes", "chapters", "subtitles",
+                  "moments")
         read_only_fields = fields
+
+    @extend_schema_field({"type": "array", "items": CHAPTER_SCHEMA,
+                          "description": "Automatic chapters of a video over five minutes, "
+                                         "in order (empty otherwise)."})
+    def get_chapters(self, video: Video) -> list[dict]:
+        """Return the automatic chapters (start, end, title), in order."""
+        return list(video.chapters or [])
+
+    @extend_schema_field({
+        "type": "object", "nullable": True, "required": ["vtt", "srt"],
+        "properties": {"vtt": {"type": "string"}, "srt": {"type": "string"}},
+        "description": "Urls of the subtitles made from the transcript; null when no "
+                       "transcript is stored (reprocess the video)."})
+    def get_subtitles(self, video: Video) -> dict | None:
+        """Return the subtitle urls when the video has a stored transcript."""
+        if not Transcript.objects.filter(video=video).exists():
+            return None
+        base = reverse("api-video", args=[video.pk])
+        return {"vtt": f"{base}/subtitles.vtt", "srt": f"{base}/subtitles.srt"}
 
     @extend_schema_field({"type": "array", "items": {
         "type": "object", "required": ["time", "url"],

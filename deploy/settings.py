@@ -209,6 +209,15 @@ REELSEARCH = {
     # Sentence units (2-8 s) that moments are localised over (workers/pipeline/segment.py).
     "SENTENCE_MIN_SECONDS": float(os.environ.get("REELSEARCH_SENTENCE_MIN_SECONDS", "2.0")),
     "SENTENCE_MAX_SECONDS": float(os.environ.get("REELSEARCH_SENTENCE_MAX_SECONDS", "8.0")),
+    # Automatic chapters of videos longer than CHAPTER_MIN_VIDEO_SECONDS
+    # (workers/pipeline/chapters.py): chapters of at least CHAPTER_MIN_SECONDS, topic
+    # shifts found with CHAPTER_WINDOW_SECONDS of text on each side, at most
+    # CHAPTER_MAX_PER_MINUTE chapters per minute of video.
+    "CHAPTER_MIN_VIDEO_SECONDS": float(os.environ.get("REELSEARCH_CHAPTER_MIN_VIDEO_SECONDS",
+                                                      "300")),
+    "CHAPTER_MIN_SECONDS": float(os.environ.get("REELSEARCH_CHAPTER_MIN_SECONDS", "30")),
+    "CHAPTER_WINDOW_SECONDS": float(os.environ.get("REELSEARCH_CHAPTER_WINDOW_SECONDS", "20")),
+    "CHAPTER_MAX_PER_MINUTE": float(os.environ.get("REELSEARCH_CHAPTER_MAX_PER_MINUTE", "1")),
     "SIGNAL_WINDOW": int(os.environ.get("REELSEARCH_SIGNAL_WINDOW", "150")),
     "MOMENTS_PER_VIDEO": 3,
     "WORK_DIR": os.environ.get("REELSEARCH_WORK_DIR", str(VAR_DIR / "work")),

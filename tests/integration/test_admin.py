@@ -7,7 +7,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from catalog.models import ApiKey, Video, VideoStatus
+from catalog.models import ApiKey, Transcript, Video, VideoStatus
 from retrieval.backends import get_backend
 from tests.integration.test_api import ROWS, add_keyframe, make_video
 
@@ -179,3 +179,21 @@ def test_api_key_created_in_the_admin_is_shown_once(admin_client):
     key = ApiKey.objects.get(name="tv-app")
     raw = page.split("The key for “tv-app” is ", 1)[1].split(" ", 1)[0]
     assert ApiKey.hash(raw) == key.hashed_key and key.prefix == raw[:8]
+
+
+@pytest.mark.models
+def test_change_page_lists_chapters_and_plays_subtitles(admin_client, indexed):
+    bread = indexed["Sourdough Basics"]
+    page = admin_client.get(change_url(bread)).content.decode()
+    assert "None: chapters are made for videos over 5:00" in page
+    assert "<track" not in page  # no stored transcript: no subtitles yet
+    Video.objects.filter(pk=bread.pk).update(chapters=[
+        {"start": 0.0, "end": 65.0, "title": "Feeding the <starter>"},
+        {"start": 65.0, "end": 130.0, "title": "Shaping"},
+        {"start": 130.0, "end": 400.0, "title": "Baking"}])
+    Transcript.objects.create(video=bread, words=[[0.5, 0.9, "Feed"]])
+    page = admin_client.get(change_url(bread)).content.decode()
+    assert "data-seek='65.0'>1:05</button> Shaping" in page
+    assert "Feeding the &lt;starter&gt;" in page  # escaped
+    assert (f"<track kind='subtitles' src='/api/videos/{bread.pk}/subtitles.vtt' srclang='en'"
+            in page)

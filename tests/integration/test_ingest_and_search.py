@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
-from catalog.models import Segment, Video, VideoStatus
+from catalog.models import Segment, Transcript, Video, VideoStatus
 from retrieval.backends import reset_backends
 from retrieval.params import parse_request
 from retrieval.search import search
@@ -73,6 +73,19 @@ def test_transcript_has_the_spoken_words(shared_catalog):
     speech = " ".join(bread.segments.filter(kind="speech").values_list("text", flat=True))
     for word in ("flour", "yeast", "dough", "oven"):
         assert word in speech.lower()
+
+
+@pytest.mark.django_db
+def test_the_words_and_their_times_are_kept_for_subtitles(shared_catalog):
+    bread = Video.objects.get(original_name="bread.mp4")
+    words = Transcript.objects.get(video=bread).timed_words()
+    spoken = " ".join(text for _, _, text in words).lower()
+    assert all(word in spoken for word in ("flour", "yeast", "dough", "oven"))
+    assert all(0 <= start <= end <= bread.duration + 0.5 for start, end, _ in words)
+    assert [start for start, _, _ in words] == sorted(start for start, _, _ in words)
+    lecture = Video.objects.get(original_name="lecture.mp4")
+    assert lecture.chapters == []  # a short video: no chapters
+    assert "chapters" in lecture.stage_timings
 
 
 @pytest.mark.django_db

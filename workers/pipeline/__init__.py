@@ -1,9 +1,11 @@
 """What happens to an uploaded video: the stages in order, with status, progress and errors.
 
-    probe -> keyframes -> concepts -> ocr -> clip -> audio -> asr -> segments -> embed -> index
+    probe -> keyframes -> concepts -> ocr -> clip -> audio -> asr -> segments -> embed
+          -> chapters -> index
 
 The visual stages (frames.py, concepts.py, ocr.py, clip.py) skip a video with no picture;
-clip also skips, with a logged notice, when no CLIP-family model is configured.
+clip also skips, with a logged notice, when no CLIP-family model is configured. chapters
+(chapters.py) finds the topic shifts of videos longer than five minutes.
 
 Each stage re-fetches the video, records its stage, progress and timing on the row, and is
 idempotent: it replaces what it made (segments have stable ids, `<video>:<kind>:<n>`). A

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 
 from catalog.models import Segment, SegmentKind, Video
+from catalog.models import Transcript as StoredTranscript
 from retrieval.backends import BackendUnavailable
 from retrieval.encoders import TextEncoder, get_text_encoder
 from retrieval.indexing import index_video
@@ -20,6 +21,7 @@ from retrieval.indexing import index_video
 from . import concepts as concept_tags
 from . import media
 from .asr import WHISPER_LANGUAGES, Transcript, get_recognizer, whisper_language
+from .chapters import ChapterSettings, Unit, make_chapters
 from .clip import clip
 from .concepts import concepts
 from .errors import TransientError
@@ -127,23 +129,39 @@ def _record_language(ctx: StageContext, transcript: Transcript) -> None:
 
 
 def segments(ctx: StageContext) -> None:
-    """Replace the video's speech and metadata segments."""
+    """Replace the video's speech and metadata segments and its stored transcript words."""
     video = ctx.video
-    rows = _speech_rows(ctx) + [_metadata_row(video)]
+    transcript = _load_transcript(ctx)
+    rows = _speech_rows(ctx, transcript) + [_metadata_row(video)]
     with transaction.atomic():
         video.segments.filter(kind__in=SPOKEN_KINDS).delete()
         Segment.objects.bulk_create(rows)
+        StoredTranscript.objects.update_or_create(video=video, defaults=_stored(transcript))
 
 
 SPOKEN_KINDS = (SegmentKind.SPEECH, SegmentKind.SENTENCE, SegmentKind.METADATA)
 
 
-def _speech_rows(ctx: StageContext) -> list[Segment]:
-    """Return the overlapping ~15 s chunks (recall) and the 2-8 s sentence units (moments)."""
+def _load_transcript(ctx: StageContext) -> Transcript | None:
+    """Return the transcript the asr stage left, or None for a video without speech."""
     path = ctx.work_dir / "transcript.json"
     if not ctx.video.has_audio or not path.exists():
+        return None
+    return Transcript.from_dict(json.loads(path.read_text()))
+
+
+def _stored(transcript: Transcript | None) -> dict[str, object]:
+    """Return the catalog fields of a transcript (no words when there was no speech)."""
+    if transcript is None:
+        return {"language": "", "model": "", "words": []}
+    return {"language": transcript.language, "model": transcript.model,
+            "words": [[w.start, w.end, w.text] for w in transcript.words]}
+
+
+def _speech_rows(ctx: StageContext, transcript: Transcript | None) -> list[Segment]:
+    """Return the overlapping ~15 s chunks (recall) and the 2-8 s sentence units (moments)."""
+    if transcript is None:
         return []
-    transcript = Transcript.from_dict(json.loads(path.read_text()))
     conf = settings.REELSEARCH
     chunks = chunk_words(transcript.words, conf["CHUNK_TARGET_SECONDS"],
                          conf["CHUNK_OVERLAP_SECONDS"])
@@ -198,6 +216,28 @@ def set_text_vectors(segments: list[Segment], encoder: TextEncoder) -> None:
         segment.embedding_model = encoder.info.label
 
 
+def chapters(ctx: StageContext) -> None:
+    """Replace the video's automatic chapters (long videos only; see chapters.py)."""
+    units = [Unit(s.start, s.end, s.text, vector)
+             for s in ctx.video.segments.filter(kind__in=CHAPTER_KINDS).order_by("start")
+             if (vector := s.vector()) is not None and s.text.strip()]
+    found = make_chapters(units, float(ctx.video.duration or 0.0), chapter_settings(),
+                          embed=get_text_encoder().encode)
+    ctx.update(chapters=[chapter.to_dict() for chapter in found])
+
+
+CHAPTER_KINDS = (SegmentKind.SENTENCE, SegmentKind.OCR)
+
+
+def chapter_settings() -> ChapterSettings:
+    """Return the chapter settings from REELSEARCH["CHAPTER_*"]."""
+    conf = settings.REELSEARCH
+    return ChapterSettings(
+        min_video_seconds=conf["CHAPTER_MIN_VIDEO_SECONDS"],
+        min_seconds=conf["CHAPTER_MIN_SECONDS"], window_seconds=conf["CHAPTER_WINDOW_SECONDS"],
+        max_per_minute=conf["CHAPTER_MAX_PER_MINUTE"])
+
+
 def index(ctx: StageContext) -> None:
     """Replace the video's documents in the search backend."""
     try:
@@ -217,5 +257,6 @@ def cleanup(ctx: StageContext) -> None:
 
 STAGES: dict[str, Callable[[StageContext], None]] = {
     "probe": probe, "keyframes": keyframes, "concepts": concepts, "ocr": ocr, "clip": clip,
-    "audio": audio, "asr": asr, "segments": segments, "embed": embed, "index": index,
+    "audio": audio, "asr": asr, "segments": segments, "embed": embed, "chapters": chapters,
+    "index": index,
 }
