@@ -31,6 +31,7 @@ from django.conf import settings
 from catalog.models import Segment, SegmentKind, Video
 
 from .backends import SearchBackend, get_backend
+from .compose import NoReference, composed_signals, composed_weights, rank_composed
 from .documents import Filters, Hit
 from .encoders import get_text_encoder, get_visual_encoder, visual_model_name
 from .fusion import FusionSpec, ScoredSegment, VideoResult, fuse, group_by_video
@@ -48,6 +49,7 @@ from .moments import (
 )
 from .profiles import DEFAULT as DEFAULT_PROFILE
 from .profiles import get_profile
+from .recommend import video_vectors
 from .relevance import cosine, passes, thresholds, tier, tier_rank
 from .rescore import coverage_gate, dual_softmax
 from .text import display_text, query_terms, searchable_text
@@ -77,6 +79,7 @@ class SearchRequest:
     min_tier: str | None = None  # drop results below this tier (high, medium, low)
     profile: str = DEFAULT_PROFILE
     kind_weights: Mapping[str, float] | None = None  # None: the profile's or KIND_WEIGHTS
+    like: str = ""  # a reference video id: a composed query (see compose.py)
 
     def __post_init__(self) -> None:
         if not self.query.strip():
@@ -244,6 +247,28 @@ def search(request: SearchRequest) -> SearchResponse:
     request = resolve(request)
     backend = get_backend(request.backend)
     vectors = query_vectors(request, backend, timer)
+    if request.like:
+        videos, sizes, relevance = composed_videos(request, backend, vectors, timer)
+    else:
+        videos, sizes, relevance = plain_videos(request, backend, vectors, timer)
+    if relevance and (request.min_score is not None or request.min_tier is not None):
+        videos = [v for v in videos
+                  if passes(relevance.get(v.video_id), request.min_score, request.min_tier)]
+    timer("fuse")
+    offset = (request.page - 1) * request.k
+    results = hydrate(videos[offset:offset + request.k], request, vectors.get("text"),
+                      relevance)
+    timer("hydrate")
+    timings["total"] = round(sum(timings.values()), 2)
+    return SearchResponse(request, results, len(videos), timings, sizes)
+
+
+Ranked = tuple[list[VideoResult], dict[str, int], dict[str, float]]
+
+
+def plain_videos(request: SearchRequest, backend: SearchBackend,
+                 vectors: dict[str, np.ndarray], timer: Callable[[str], None]) -> Ranked:
+    """Rank videos for a text query; return them, each signal's size and best cosines."""
     relevance: dict[str, float] = {}
     if uses_server_fusion(request, backend):
         fused = fuse_on_backend(request, backend, vectors, timer)
@@ -263,16 +288,35 @@ def search(request: SearchRequest) -> SearchResponse:
         sizes = {name: len(signal) for name, signal in hits.items()}
     videos = group_by_video(weigh_kinds(fused, request.kind_weights),
                             moments=max(request.moments * 3, 6))
-    if relevance and (request.min_score is not None or request.min_tier is not None):
-        videos = [v for v in videos
-                  if passes(relevance.get(v.video_id), request.min_score, request.min_tier)]
-    timer("fuse")
-    offset = (request.page - 1) * request.k
-    results = hydrate(videos[offset:offset + request.k], request, vectors.get("text"),
-                      relevance)
-    timer("hydrate")
-    timings["total"] = round(sum(timings.values()), 2)
-    return SearchResponse(request, results, len(videos), timings, sizes)
+    return videos, sizes, relevance
+
+
+def reference_vector(video_id: str) -> np.ndarray:
+    """Return a composed query's reference vector, or raise NoReference saying why not."""
+    vector = video_vectors([video_id]).get(video_id)
+    if vector is None:
+        raise NoReference(f"The video {video_id} has no indexed speech, on-screen text or "
+                          "metadata to compare with: wait until it is processed, or pick "
+                          "another video for like.")
+    return vector
+
+
+def composed_videos(request: SearchRequest, backend: SearchBackend,
+                    vectors: dict[str, np.ndarray], timer: Callable[[str], None]) -> Ranked:
+    """Rank videos like request.like, changed as the query says (the reference excluded)."""
+    reference = reference_vector(request.like)
+    filters = replace(request.filters, exclude_video_ids=(
+        *request.filters.exclude_video_ids, request.like))
+    weights = composed_weights()
+    if "bm25" not in request.signals:
+        weights["bm25"] = 0.0
+    hits = composed_signals(backend, reference, request.query, vectors.get("text"), filters,
+                            weights)
+    timer("signals")
+    spec = replace(request.fusion, weights=weights, coverage=0.0, rescore="")
+    videos = rank_composed(hits, spec, moments=max(request.moments * 3, 6))
+    sizes = {name: len(signal) for name, signal in hits.items()}
+    return videos, sizes, best_similarity(hits.get("text", []))
 
 
 BANK_SIZE, BANK_SECONDS = 512, 300.0

@@ -46,6 +46,8 @@ def response_json(response: SearchResponse) -> dict:
                    "weights": dict(request.fusion.weights)},
         "results": [match_json(match, frames) for match in response.results],
     }
+    if request.like:
+        data["like"] = request.like
     if request.explain:
         data["explain"] = {"timings_ms": response.timings_ms,
                            "signal_sizes": response.signal_sizes}
