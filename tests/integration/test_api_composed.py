@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import uuid
 from io import StringIO
+from pathlib import Path
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.test import override_settings
@@ -114,3 +116,13 @@ def test_the_search_command_takes_like(rows):
         call_command("search", CHANGE, like=str(rows["draft"].pk), stdout=StringIO())
     with pytest.raises(CommandError, match="like must be the id"):
         call_command("search", CHANGE, like="nope", stdout=StringIO())
+
+
+def test_the_search_page_carries_like_to_its_script_and_offers_the_box(client, rows):
+    pk = str(rows["Pancakes, night"].pk)
+    page = client.get("/", {"like": pk, "q": CHANGE}).content.decode()
+    assert f'data-like="{pk}"' in page and "retrieval/compose.js" in page
+    assert "Search for the words alone" in page
+    script = Path(finders.find("retrieval/compose.js")).read_text()
+    assert "More like this, but" in script and 'name: "like"' in script
+    assert 'data-like=""' in client.get("/", {"q": CHANGE}).content.decode()

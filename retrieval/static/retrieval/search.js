@@ -72,7 +72,8 @@
   async function runSearch(query) {
     status.textContent = "Searching…";
     results.replaceChildren();
-    const url = form.dataset.api + "?" + new URLSearchParams({ q: query, k: "10" });
+    const like = form.dataset.like ? { like: form.dataset.like } : {};  // see compose.js
+    const url = form.dataset.api + "?" + new URLSearchParams({ q: query, k: "10", ...like });
     let response;
     try {
       response = await fetch(url, { headers: { Accept: "application/json" } });
@@ -88,7 +89,7 @@
     status.textContent = data.total === 1 ? "1 video" : data.total + " videos";
     if (!data.total) status.textContent = "No video matches “" + query + "”.";
     results.replaceChildren(...data.results.map(card));
-    history.replaceState(null, "", "?" + new URLSearchParams({ q: query }));
+    history.replaceState(null, "", "?" + new URLSearchParams({ q: query, ...like }));
   }
 
   function play(url, start, title) {
@@ -119,6 +120,7 @@
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const query = input.value.trim();
+    form.dataset.like = "";  // a search typed here is a plain one
     if (query) runSearch(query);
   });
 
