@@ -175,6 +175,8 @@ REELSEARCH = {
     # How the text model runs: "onnx" (onnxruntime, the file `make install` exports with
     # `manage.py export_text_model`) or "torch" (sentence-transformers).
     "TEXT_RUNTIME": os.environ.get("REELSEARCH_TEXT_RUNTIME", "onnx"),
+    # A text adapter file from `manage.py train_adapter` ("" = the frozen encoder alone).
+    "TEXT_ADAPTER": os.environ.get("REELSEARCH_TEXT_ADAPTER", ""),
     # Where exported ONNX text models live (outside the repository; the virtualenv by default).
     "TEXT_ONNX_DIR": os.environ.get("REELSEARCH_TEXT_ONNX_DIR",
                                     str(Path(sys.prefix) / "share" / "reelsearch")),
