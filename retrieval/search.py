@@ -113,6 +113,7 @@ class Moment:
     explain: dict | None = None
     relevance: float | None = None
     tier: str = "low"
+    box: list[float] | None = None  # a region concept's [x, y, w, h] (fractions of frame)
 
 
 @dataclass(frozen=True)
@@ -391,8 +392,8 @@ def hydrate(page: list[VideoResult], request: SearchRequest, query: np.ndarray |
     relevance = relevance or {}
     videos = {str(v.pk): v for v in Video.objects.filter(pk__in=[r.video_id for r in page])}
     segment_ids = [m.segment_id for result in page for m in result.moments]
-    segments = Segment.objects.only("id", "kind", "start", "end", "text",
-                                    "text_vector").in_bulk(segment_ids)
+    segments = Segment.objects.only("id", "kind", "start", "end", "text", "text_vector",
+                                    "box").in_bulk(segment_ids)
     units = sentence_units([r.video_id for r in page]) if query is not None else {}
     matches = []
     for result in page:
@@ -474,7 +475,8 @@ def _moments(result: VideoResult, segments: dict[str, Segment], request: SearchR
             explained[LOCALIZED] = explained[max(spoken, key=lambda s: s.score).segment_id]
     if any(span.kind != "metadata" for span in spans):
         spans = [span for span in spans if span.kind != "metadata"]
-    return [_moment(span, texts, explained, request) for span in
+    boxes = {sid: row.box for sid, row in segments.items() if row.box}
+    return [_moment(span, texts, explained, request, boxes) for span in
             distinct_moments(spans, request.moments)]
 
 
@@ -492,14 +494,15 @@ def _place_localized(spans: list[Span], found: tuple[Localized, str] | None) -> 
         [span for span in spans if span.kind == "speech"]
 
 
-def _moment(span: Span, texts: dict, explained: dict, request: SearchRequest) -> Moment:
+def _moment(span: Span, texts: dict, explained: dict, request: SearchRequest,
+            boxes: Mapping[str, list[float]]) -> Moment:
     kind, text, relevance, segment_id = texts[span.segment_id]
     explain = None
     if request.explain and span.segment_id in explained:
         explain = _explain(explained[span.segment_id])
     rel = None if relevance is None else round(relevance, 6)
     return Moment(segment_id, kind, span.start, span.end, snippet(text, request.query),
-                  span.score, explain, rel, tier(rel))
+                  span.score, explain, rel, tier(rel), boxes.get(segment_id))
 
 
 def _explain(segment: ScoredSegment) -> dict:
