@@ -98,6 +98,9 @@ class Segment(models.Model):
     visual_model = models.CharField(max_length=120, blank=True)
     source_model = models.CharField(max_length=120, blank=True)  # e.g. the ASR model
     embedding_model = models.CharField(max_length=120, blank=True)
+    # A region of the frame a visual segment is about: [x, y, width, height] as fractions
+    # of the frame (region concepts, workers/pipeline/concepts.py); null = the whole frame.
+    box = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -26,6 +26,9 @@ MOMENT_SCHEMA = {
         "score": {"type": "number"}, "relevance": {"type": "number", "nullable": True},
         "tier": {"type": "string"}, "thumbnail": MEDIA_URL_SCHEMA,
         "explain": {"type": "object", "additionalProperties": True},
+        "box": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4,
+                "description": "A region concept's [x, y, width, height], fractions of the "
+                               "frame (absent for the whole frame)."},
     },
 }
 

@@ -178,6 +178,8 @@ REELSEARCH = {
     # How the text model runs: "onnx" (onnxruntime, the file `make install` exports with
     # `manage.py export_text_model`) or "torch" (sentence-transformers).
     "TEXT_RUNTIME": os.environ.get("REELSEARCH_TEXT_RUNTIME", "onnx"),
+    # A text adapter file from `manage.py train_adapter` ("" = the frozen encoder alone).
+    "TEXT_ADAPTER": os.environ.get("REELSEARCH_TEXT_ADAPTER", ""),
     # Where exported ONNX text models live (outside the repository; the virtualenv by default).
     "TEXT_ONNX_DIR": os.environ.get("REELSEARCH_TEXT_ONNX_DIR",
                                     str(Path(sys.prefix) / "share" / "reelsearch")),
@@ -264,6 +266,10 @@ REELSEARCH = {
     "VISUAL_WINDOW_SECONDS": float(os.environ.get("REELSEARCH_VISUAL_WINDOW", "3.0")),
     "CONCEPTS_PER_WINDOW": int(os.environ.get("REELSEARCH_CONCEPTS_PER_WINDOW", "10")),
     "CONCEPT_MIN_PROBABILITY": float(os.environ.get("REELSEARCH_CONCEPT_MIN_PROB", "0.02")),
+    # Region concepts: also classify 2x2 overlapping crops and a centre crop per keyframe;
+    # a region's class becomes a visual segment with its box when at least this probable.
+    "CONCEPT_REGIONS": os.environ.get("REELSEARCH_CONCEPT_REGIONS", "0") == "1",
+    "REGION_MIN_PROBABILITY": float(os.environ.get("REELSEARCH_REGION_MIN_PROB", "0.3")),
     # Concept labels below this pooled probability are neither searchable (BM25) nor shown;
     # they still shape the segment's vector. Applied at indexing time (reindex to change).
     "CONCEPT_TEXT_MIN_PROBABILITY": float(os.environ.get("REELSEARCH_CONCEPT_TEXT_MIN_PROB",

@@ -38,6 +38,7 @@ from catalog.serializers import (
 )
 
 from .backends import BackendUnavailable
+from .compose import NoReference
 from .fusion import COMBINATIONS, NORMALIZATIONS
 from .params import (
     KINDS,
@@ -67,7 +68,7 @@ NOT_BLANK = r"\S"
 TYPED_SEARCH_PARAMETERS = ("k", "page", "moments", "min_score", "explain", "server_fusion",
                            "min_duration", "max_duration", "published", "profile", "fusion",
                            "normalization", "weights", "rescore", "min_tier", "signals", "kinds",
-                           "rank_constant", "coverage")
+                           "rank_constant", "coverage", "like")
 # A weights value: signal=number pairs, comma-separated (checked again when parsed).
 _SIGNAL = f"({'|'.join(SIGNALS)})"
 _WEIGHT = rf"{_SIGNAL}\s*=\s*\d{{1,6}}(\.\d{{1,6}})?"
@@ -87,7 +88,13 @@ SEARCH_PARAMETERS = [
     OpenApiParameter("q", {"type": "string", "minLength": 1, "maxLength": MAX_SEARCH_QUERY,
                            "pattern": NOT_BLANK},
                      required=True,
-                     description=f"What to look for (at most {MAX_SEARCH_QUERY} characters)."),
+                     description=f"What to look for; with like, the change to make (at most "
+                                 f"{MAX_SEARCH_QUERY} characters)."),
+    OpenApiParameter("like", {"type": "string", "format": "uuid"},
+                     description="A composed query: videos like this one (its id), changed "
+                                 "as q says, e.g. like=<id>&q=but at night; the video itself "
+                                 "is left out. An unknown or unpublished video is a 404 "
+                                 "(staff and API keys may start from any video)."),
     OpenApiParameter("k", int_schema(1, MAX_K),
                      description=f"Videos per page (1-{MAX_K}, default 10)."),
     OpenApiParameter("page", int_schema(1, MAX_PAGE), description="Page number, from 1."),
@@ -163,6 +170,8 @@ SEARCH_RESPONSE = {
     "required": ["query", "k", "page", "total", "fusion", "results"],
     "properties": {
         "query": {"type": "string"}, "k": {"type": "integer"}, "page": {"type": "integer"},
+        "like": {"type": "string", "format": "uuid",
+                 "description": "The reference video of a composed query."},
         "total": {"type": "integer"},
         "fusion": {"type": "object", "required": ["method", "normalization", "weights"],
                    "properties": {"method": {"type": "string"},
@@ -177,11 +186,11 @@ SEARCH_RESPONSE = {
 
 @extend_schema(parameters=SEARCH_PARAMETERS,
                responses={200: OpenApiResponse(SEARCH_RESPONSE, description="Ranked videos."),
-                          **error_responses(400, 401, 429, 503)})
+                          **error_responses(400, 401, 404, 429, 503)})
 @api_view(["GET"])
 @permission_classes([AllowAny])
 def search_view(request: Request) -> Response:
-    """Search published videos and their moments."""
+    """Search published videos and their moments (with like: a composed query)."""
     params = request.query_params
     try:
         reject_unknown(params, SEARCH_PARAMETER_NAMES)
@@ -197,8 +206,12 @@ def search_view(request: Request) -> Response:
         search_request = parse_request(params, published_default=True)
     except ParameterError as exc:
         return Response({"error": str(exc)}, status=400)
+    if search_request.like:  # 404 for a reference this caller may not see
+        published_video(search_request.like, privileged=is_privileged(request))
     try:
         return Response(response_json(search(search_request)))
+    except NoReference as exc:
+        return Response({"error": str(exc)}, status=400)
     except BackendUnavailable as exc:
         return Response({"error": f"The search index is unavailable: {exc}"}, status=503)
 

@@ -194,8 +194,42 @@ def get_text_encoder() -> TextEncoder:
         return _load_text_encoder()
 
 
+class AdaptedTextEncoder(TextEncoder):
+    """The frozen text encoder followed by a catalog-trained adapter (retrieval/adapter.py)."""
+
+    def __init__(self, base: TextEncoder, adapter) -> None:
+        if adapter.dim != base.info.dim:
+            raise ImproperlyConfigured(
+                f"The text adapter maps {adapter.dim}-d vectors but the text model gives "
+                f"{base.info.dim}-d: run `manage.py train_adapter` again for this model.")
+        version = f"{base.info.version}+adapter-{adapter.version}"
+        super().__init__(ModelInfo(base.info.name, version, base.info.dim))
+        self.base, self.adapter = base, adapter
+
+    def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Return one L2-normalized, adapted row per text."""
+        return self.adapter.apply(self.base.encode(texts, batch_size=batch_size))
+
+    def _encode_query(self, text: str) -> np.ndarray:
+        return self.adapter.apply(self.base._encode_query(text))
+
+
+def get_base_text_encoder() -> TextEncoder:
+    """Return the frozen text encoder, without the adapter (what adapters are trained on)."""
+    encoder = get_text_encoder()
+    return encoder.base if isinstance(encoder, AdaptedTextEncoder) else encoder
+
+
 @cache
 def _load_text_encoder() -> TextEncoder:
+    from .adapter import configured_adapter
+
+    base = _load_frozen_encoder()
+    adapter = configured_adapter()
+    return AdaptedTextEncoder(base, adapter) if adapter is not None else base
+
+
+def _load_frozen_encoder() -> TextEncoder:
     runtime = str(settings.REELSEARCH.get("TEXT_RUNTIME", "onnx"))
     logger.info("loading text model %s (%s)", settings.REELSEARCH["TEXT_MODEL"], runtime)
     if runtime == "torch":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 
 from catalog.models import SegmentKind
@@ -142,6 +143,18 @@ def _check_weights(spec: FusionSpec | None) -> None:
         raise ParameterError("weights are all zero: give at least one signal a weight above 0.")
 
 
+def parse_like(params: Mapping[str, str]) -> str:
+    """Return the reference video id of a composed query ("" for a plain search)."""
+    raw = str(params.get("like") or "").strip()
+    if not raw:
+        return ""
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise ParameterError(f"like must be the id (a UUID) of the video to start from "
+                             f"(got {raw!r}).") from None
+
+
 def _bounded(name: str, value: int, low: int, high: int) -> int:
     if value < low:
         raise ParameterError(f"{name} must be {low} or more (got {value}).")
@@ -171,7 +184,8 @@ def parse_request(params: Mapping[str, str], published_default: bool | None = Tr
             server_fusion=_bool(params, "server_fusion", None),
             min_score=_number(params, "min_score", float),
             min_tier=(params.get("min_tier") or None),
-            profile=params.get("profile") or DEFAULT_PROFILE, **overrides,
+            profile=params.get("profile") or DEFAULT_PROFILE, like=parse_like(params),
+            **overrides,
         )
     except ValueError as exc:
         raise ParameterError(str(exc)) from None

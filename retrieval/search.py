@@ -31,6 +31,7 @@ from django.conf import settings
 from catalog.models import Segment, SegmentKind, Video
 
 from .backends import SearchBackend, get_backend
+from .compose import NoReference, composed_signals, composed_weights, rank_composed
 from .documents import Filters, Hit
 from .encoders import get_text_encoder, get_visual_encoder, visual_model_name
 from .fusion import FusionSpec, ScoredSegment, VideoResult, fuse, group_by_video
@@ -48,6 +49,7 @@ from .moments import (
 )
 from .profiles import DEFAULT as DEFAULT_PROFILE
 from .profiles import get_profile
+from .recommend import video_vectors
 from .relevance import cosine, passes, thresholds, tier, tier_rank
 from .rescore import coverage_gate, dual_softmax
 from .text import display_text, query_terms, searchable_text
@@ -77,6 +79,7 @@ class SearchRequest:
     min_tier: str | None = None  # drop results below this tier (high, medium, low)
     profile: str = DEFAULT_PROFILE
     kind_weights: Mapping[str, float] | None = None  # None: the profile's or KIND_WEIGHTS
+    like: str = ""  # a reference video id: a composed query (see compose.py)
 
     def __post_init__(self) -> None:
         if not self.query.strip():
@@ -110,6 +113,7 @@ class Moment:
     explain: dict | None = None
     relevance: float | None = None
     tier: str = "low"
+    box: list[float] | None = None  # a region concept's [x, y, w, h] (fractions of frame)
 
 
 @dataclass(frozen=True)
@@ -244,6 +248,28 @@ def search(request: SearchRequest) -> SearchResponse:
     request = resolve(request)
     backend = get_backend(request.backend)
     vectors = query_vectors(request, backend, timer)
+    if request.like:
+        videos, sizes, relevance = composed_videos(request, backend, vectors, timer)
+    else:
+        videos, sizes, relevance = plain_videos(request, backend, vectors, timer)
+    if relevance and (request.min_score is not None or request.min_tier is not None):
+        videos = [v for v in videos
+                  if passes(relevance.get(v.video_id), request.min_score, request.min_tier)]
+    timer("fuse")
+    offset = (request.page - 1) * request.k
+    results = hydrate(videos[offset:offset + request.k], request, vectors.get("text"),
+                      relevance)
+    timer("hydrate")
+    timings["total"] = round(sum(timings.values()), 2)
+    return SearchResponse(request, results, len(videos), timings, sizes)
+
+
+Ranked = tuple[list[VideoResult], dict[str, int], dict[str, float]]
+
+
+def plain_videos(request: SearchRequest, backend: SearchBackend,
+                 vectors: dict[str, np.ndarray], timer: Callable[[str], None]) -> Ranked:
+    """Rank videos for a text query; return them, each signal's size and best cosines."""
     relevance: dict[str, float] = {}
     if uses_server_fusion(request, backend):
         fused = fuse_on_backend(request, backend, vectors, timer)
@@ -263,16 +289,35 @@ def search(request: SearchRequest) -> SearchResponse:
         sizes = {name: len(signal) for name, signal in hits.items()}
     videos = group_by_video(weigh_kinds(fused, request.kind_weights),
                             moments=max(request.moments * 3, 6))
-    if relevance and (request.min_score is not None or request.min_tier is not None):
-        videos = [v for v in videos
-                  if passes(relevance.get(v.video_id), request.min_score, request.min_tier)]
-    timer("fuse")
-    offset = (request.page - 1) * request.k
-    results = hydrate(videos[offset:offset + request.k], request, vectors.get("text"),
-                      relevance)
-    timer("hydrate")
-    timings["total"] = round(sum(timings.values()), 2)
-    return SearchResponse(request, results, len(videos), timings, sizes)
+    return videos, sizes, relevance
+
+
+def reference_vector(video_id: str) -> np.ndarray:
+    """Return a composed query's reference vector, or raise NoReference saying why not."""
+    vector = video_vectors([video_id]).get(video_id)
+    if vector is None:
+        raise NoReference(f"The video {video_id} has no indexed speech, on-screen text or "
+                          "metadata to compare with: wait until it is processed, or pick "
+                          "another video for like.")
+    return vector
+
+
+def composed_videos(request: SearchRequest, backend: SearchBackend,
+                    vectors: dict[str, np.ndarray], timer: Callable[[str], None]) -> Ranked:
+    """Rank videos like request.like, changed as the query says (the reference excluded)."""
+    reference = reference_vector(request.like)
+    filters = replace(request.filters, exclude_video_ids=(
+        *request.filters.exclude_video_ids, request.like))
+    weights = composed_weights()
+    if "bm25" not in request.signals:
+        weights["bm25"] = 0.0
+    hits = composed_signals(backend, reference, request.query, vectors.get("text"), filters,
+                            weights)
+    timer("signals")
+    spec = replace(request.fusion, weights=weights, coverage=0.0, rescore="")
+    videos = rank_composed(hits, spec, moments=max(request.moments * 3, 6))
+    sizes = {name: len(signal) for name, signal in hits.items()}
+    return videos, sizes, best_similarity(hits.get("text", []))
 
 
 BANK_SIZE, BANK_SECONDS = 512, 300.0
@@ -347,8 +392,8 @@ def hydrate(page: list[VideoResult], request: SearchRequest, query: np.ndarray |
     relevance = relevance or {}
     videos = {str(v.pk): v for v in Video.objects.filter(pk__in=[r.video_id for r in page])}
     segment_ids = [m.segment_id for result in page for m in result.moments]
-    segments = Segment.objects.only("id", "kind", "start", "end", "text",
-                                    "text_vector").in_bulk(segment_ids)
+    segments = Segment.objects.only("id", "kind", "start", "end", "text", "text_vector",
+                                    "box").in_bulk(segment_ids)
     units = sentence_units([r.video_id for r in page]) if query is not None else {}
     matches = []
     for result in page:
@@ -430,7 +475,8 @@ def _moments(result: VideoResult, segments: dict[str, Segment], request: SearchR
             explained[LOCALIZED] = explained[max(spoken, key=lambda s: s.score).segment_id]
     if any(span.kind != "metadata" for span in spans):
         spans = [span for span in spans if span.kind != "metadata"]
-    return [_moment(span, texts, explained, request) for span in
+    boxes = {sid: row.box for sid, row in segments.items() if row.box}
+    return [_moment(span, texts, explained, request, boxes) for span in
             distinct_moments(spans, request.moments)]
 
 
@@ -448,14 +494,15 @@ def _place_localized(spans: list[Span], found: tuple[Localized, str] | None) -> 
         [span for span in spans if span.kind == "speech"]
 
 
-def _moment(span: Span, texts: dict, explained: dict, request: SearchRequest) -> Moment:
+def _moment(span: Span, texts: dict, explained: dict, request: SearchRequest,
+            boxes: Mapping[str, list[float]]) -> Moment:
     kind, text, relevance, segment_id = texts[span.segment_id]
     explain = None
     if request.explain and span.segment_id in explained:
         explain = _explain(explained[span.segment_id])
     rel = None if relevance is None else round(relevance, 6)
     return Moment(segment_id, kind, span.start, span.end, snippet(text, request.query),
-                  span.score, explain, rel, tier(rel))
+                  span.score, explain, rel, tier(rel), boxes.get(segment_id))
 
 
 def _explain(segment: ScoredSegment) -> dict:

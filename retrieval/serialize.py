@@ -15,6 +15,8 @@ def moment_json(moment: Moment, frames: list[tuple[float, str]] | None = None) -
             "snippet": moment.snippet, "score": round(moment.score, 6),
             "relevance": moment.relevance, "tier": moment.tier,
             "thumbnail": nearest_frame(frames or [], moment.start)}
+    if moment.box is not None:
+        data["box"] = moment.box
     if moment.explain is not None:
         data["explain"] = moment.explain
     return data
@@ -46,6 +48,8 @@ def response_json(response: SearchResponse) -> dict:
                    "weights": dict(request.fusion.weights)},
         "results": [match_json(match, frames) for match in response.results],
     }
+    if request.like:
+        data["like"] = request.like
     if request.explain:
         data["explain"] = {"timings_ms": response.timings_ms,
                            "signal_sizes": response.signal_sizes}

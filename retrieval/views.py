@@ -14,7 +14,9 @@ PAGE_FACETS = ("tags", "language", "kind")
 
 @require_safe
 def search_page(request: HttpRequest) -> HttpResponse:
-    """Render the search page (a ?q= in the URL is searched on load, with its filters)."""
+    """Render the search page (a ?q= in the URL is searched on load, with its filters and
+    ?like= composed)."""
     facets = ",".join(PAGE_FACETS) if "facets" in SEARCH_PARAMETER_NAMES else ""
     return render(request, "retrieval/search.html",
-                  {"query": request.GET.get("q", "")[:500], "facets": facets})
+                  {"query": request.GET.get("q", "")[:500], "facets": facets,
+                   "like": request.GET.get("like", "")[:36]})

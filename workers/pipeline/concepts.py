@@ -12,6 +12,14 @@ probabilities are averaged and the strongest classes kept (``pool``). The window
 vector is the probability-weighted mean of the classes' text embeddings (``concept_vector``),
 so that a query like "a black swan swimming in a river" reaches a clip with no speech.
 The classes strongest over the whole video become its ``auto_tags``.
+
+Region concepts (REELSEARCH['CONCEPT_REGIONS'], after ReGaDa's attention over regions): the
+same forward pass also scores ``REGIONS``, a 2x2 grid of overlapping boxes and a centre box,
+by pooling the classifier's last feature map over each box before its classification layer
+(class activation maps), so a small object that the whole-frame average drowns out still
+scores in its box, at almost no extra cost. A region's strongest class, pooled over the
+window's keyframes, becomes a ``visual`` segment with its ``box`` when it reaches
+REELSEARCH['REGION_MIN_PROBABILITY'] and is stronger there than in the whole frame.
 """
 
 from __future__ import annotations
@@ -50,6 +58,11 @@ PACKAGED_CLASSIFIERS = {
 #: TensorFlow EfficientNet-Lite preprocessing: (pixel - 127) / 128, not ImageNet mean/std.
 PIXEL_MEAN, PIXEL_STD = 127.0, 128.0
 BATCH = 8
+#: Boxes scored besides the whole frame, [x, y, width, height] as fractions of the square
+#: the classifier sees: a 2x2 grid of boxes 60% a side (overlapping by a fifth), the centre.
+REGIONS: tuple[tuple[float, float, float, float], ...] = (
+    (0.0, 0.0, 0.6, 0.6), (0.4, 0.0, 0.6, 0.6), (0.0, 0.4, 0.6, 0.6), (0.4, 0.4, 0.6, 0.6),
+    (0.2, 0.2, 0.6, 0.6))
 
 
 @dataclass(frozen=True)
@@ -157,6 +170,48 @@ class ConceptClassifier:
         return torch.softmax(logits, dim=1).numpy().astype(np.float32)
 
 
+    def region_probabilities(self, frames: Sequence[np.ndarray], threads: int = 0,
+                             boxes: Sequence[tuple[float, ...]] = REGIONS
+                             ) -> tuple[np.ndarray, np.ndarray]:
+        """Return whole-frame probabilities (frames x classes) and per-box ones (frames x
+        boxes x classes), from one forward pass: each box pools the last feature map."""
+        import torch
+
+        if not frames:
+            empty = np.zeros((0, self.info.dim), dtype=np.float32)
+            return empty, empty.reshape(0, len(boxes), self.info.dim)
+        batch = torch.from_numpy(np.stack([self.preprocess(f) for f in frames]))
+        with self._lock, torch_threads(threads), torch.inference_mode():
+            features = self.model.extract_features(batch)
+            pooled = [features.mean(dim=(2, 3))]
+            for y0, y1, x0, x1 in feature_cells(boxes, *features.shape[2:]):
+                pooled.append(features[:, :, y0:y1, x0:x1].mean(dim=(2, 3)))
+            logits = self.model._fc(torch.stack(pooled, dim=1))
+        probabilities = torch.softmax(logits, dim=2).numpy().astype(np.float32)
+        return probabilities[:, 0], probabilities[:, 1:]
+
+
+def feature_cells(boxes: Sequence[tuple[float, ...]], height: int, width: int
+                  ) -> list[tuple[int, int, int, int]]:
+    """Return (y0, y1, x0, x1) feature-map cells covering each box (at least one cell)."""
+    cells = []
+    for x, y, w, h in boxes:
+        x0, y0 = min(int(x * width), width - 1), min(int(y * height), height - 1)
+        x1 = max(x0 + 1, min(width, int(np.ceil((x + w) * width))))
+        y1 = max(y0 + 1, min(height, int(np.ceil((y + h) * height))))
+        cells.append((y0, y1, x0, x1))
+    return cells
+
+
+def frame_box(box: Sequence[float], frame_width: int, frame_height: int) -> list[float]:
+    """Map a box on the centred square the classifier sees to fractions of the frame."""
+    side = min(frame_width, frame_height)
+    left, top = (frame_width - side) / 2, (frame_height - side) / 2
+    x, y, w, h = box
+    return [round((left + x * side) / frame_width, 4), round((top + y * side) / frame_height, 4),
+            round(w * side / frame_width, 4), round(h * side / frame_height, 4)]
+
+
 @cache
 def _load_classifier(name: str) -> ConceptClassifier:
     logger.info("loading concept classifier %s", name)
@@ -219,6 +274,29 @@ def pool(probabilities: np.ndarray, top_k: int, min_probability: float) -> list[
     order = np.argsort(-mean, kind="stable")[:max(top_k, 1)]
     kept = [(int(i), float(mean[i])) for i in order if mean[i] >= min_probability]
     return kept or [(int(order[0]), float(mean[order[0]]))]
+
+
+def region_picks(whole: np.ndarray, regions: np.ndarray, min_probability: float
+                 ) -> list[tuple[int, int, float]]:
+    """Return (region, class, probability) of the regions worth a segment of their own.
+
+    ``whole`` is frames x classes, ``regions`` frames x regions x classes (one window).
+    Each region's strongest class, averaged over the frames, is kept when it reaches
+    ``min_probability`` and is more probable in the region than in the whole frame; a
+    class found in several regions keeps only its strongest one.
+    """
+    if regions.size == 0:
+        return []
+    frame_mean = np.asarray(whole, dtype=np.float64).mean(axis=0)
+    region_mean = np.asarray(regions, dtype=np.float64).mean(axis=0)
+    best: dict[int, tuple[int, int, float]] = {}
+    for region, row in enumerate(region_mean):
+        index = int(np.argmax(row))
+        p = float(row[index])
+        if p >= min_probability and p > frame_mean[index] and (
+                index not in best or p > best[index][2]):
+            best[index] = (region, index, p)
+    return sorted(best.values())
 
 
 def concept_vector(concepts: Sequence[tuple[int, float]], embeddings: np.ndarray) -> np.ndarray:
@@ -315,17 +393,21 @@ def text_vector(text: str, encoder: TextEncoder | None = None) -> np.ndarray | N
 # --------------------------------------------------------------------------- the stage
 
 
-def classify(ctx, keyframes: Sequence, blank: list[bool] | None = None) -> np.ndarray:
+def classify(ctx, keyframes: Sequence, blank: list[bool] | None = None,
+             regions: list[np.ndarray] | None = None) -> np.ndarray:
     """Return the class probabilities of each keyframe (rows in keyframe order).
 
     A blank keyframe (near-uniform, see ``frames.is_blank``) is not classified: its row is
-    zeros, and when ``blank`` is given one flag per keyframe is appended to it.
+    zeros, and when ``blank`` is given one flag per keyframe is appended to it. When
+    ``regions`` is given, the keyframes' per-region probabilities (regions x classes, zeros
+    for a blank one) are appended to it in keyframe order.
     """
     classifier = get_classifier()
     conf = settings.REELSEARCH
     threads = conf.get("VISUAL_THREADS", 0)
     max_std = float(conf.get("BLANK_FRAME_MAX_STD", 3.0))
     rows = np.zeros((len(keyframes), classifier.info.dim), np.float32)
+    region_rows = np.zeros((len(keyframes), len(REGIONS), classifier.info.dim), np.float32)
     flags: list[bool] = []
     batch: list[np.ndarray] = []
     positions: list[int] = []
@@ -335,12 +417,17 @@ def classify(ctx, keyframes: Sequence, blank: list[bool] | None = None) -> np.nd
             batch.append(frame)
             positions.append(n - 1)
         if len(batch) == BATCH or n == len(keyframes):
-            if batch:
+            if batch and regions is not None:
+                rows[positions], region_rows[positions] = classifier.region_probabilities(
+                    batch, threads)
+            elif batch:
                 rows[positions] = classifier.probabilities(batch, threads)
             batch, positions = [], []
             ctx.progress(n / len(keyframes))
     if blank is not None:
         blank.extend(flags)
+    if regions is not None:
+        regions.extend(region_rows)
     return rows
 
 
@@ -375,6 +462,30 @@ def window_segments(video, windows: Sequence[Window], probabilities: np.ndarray,
     return rows, auto_tags(named, conf["AUTO_TAGS"], conf["AUTO_TAG_MIN_SCORE"])
 
 
+def region_segments(video, windows: Sequence[Window], probabilities: np.ndarray,
+                    regions: np.ndarray, model_label: str, blank: Sequence[bool] = (),
+                    first: int = 0) -> list[Segment]:
+    """Build the region segments of a video: one per confident region class and window."""
+    classes = imagenet_classes()
+    encoder = get_text_encoder()
+    floor = settings.REELSEARCH["REGION_MIN_PROBABILITY"]
+    size = (video.width or 1, video.height or 1)
+    rows = []
+    for window in windows:
+        shown = [i for i in window.frames if not (i < len(blank) and blank[i])]
+        if not shown:
+            continue
+        for region, index, p in region_picks(probabilities[shown], regions[shown], floor):
+            vector = class_embeddings([index])[0]
+            rows.append(Segment(
+                id=Segment.make_id(video.pk, SegmentKind.VISUAL, first + len(rows)),
+                video=video, kind=SegmentKind.VISUAL, start=window.start, end=window.end,
+                text=concept_text([(classes[index].label, p)]), text_vector=vector.tobytes(),
+                embedding_model=encoder.info.label, source_model=model_label,
+                box=frame_box(REGIONS[region], *size)))
+    return rows
+
+
 def concepts(ctx) -> None:
     """Replace the video's visual (concept) segments and automatic tags."""
     video = ctx.video
@@ -386,10 +497,14 @@ def concepts(ctx) -> None:
         return
     classifier = get_classifier()
     blank: list[bool] = []
-    probabilities = classify(ctx, keyframes, blank)
+    regions: list[np.ndarray] | None = [] if settings.REELSEARCH["CONCEPT_REGIONS"] else None
+    probabilities = classify(ctx, keyframes, blank, regions)
     windows = visual_windows([k.time for k in keyframes], video.duration or 0.0,
                              settings.REELSEARCH["VISUAL_WINDOW_SECONDS"])
     rows, tags = window_segments(video, windows, probabilities, classifier.info.label, blank)
+    if regions:
+        rows += region_segments(video, windows, probabilities, np.stack(regions),
+                                classifier.info.label, blank, first=len(rows))
     with transaction.atomic():
         video.segments.filter(kind=SegmentKind.VISUAL).delete()
         Segment.objects.bulk_create(rows)

@@ -7,6 +7,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from catalog.models import Video, VideoStatus
+from retrieval.compose import NoReference
 from retrieval.encoders import get_text_encoder, text_encoder_loaded
 from retrieval.params import ParameterError, parse_request
 from retrieval.search import search
@@ -23,7 +25,10 @@ class Command(BaseCommand):
     help = "Run a hybrid search and print ranked videos with their best moments."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("query")
+        parser.add_argument("query", help="What to look for; with --like, the change to make.")
+        parser.add_argument("--like", default="",
+                            help="A video id: find videos like it, changed as the query says "
+                                 "(a composed query; the video itself is left out).")
         parser.add_argument("--k", default="5")
         parser.add_argument("--profile", default="",
                             help="A named fusion profile (default: the API's default).")
@@ -44,20 +49,37 @@ class Command(BaseCommand):
         params = {"q": opts["query"], "k": opts["k"], "fusion": opts["fusion"],
                   "normalization": opts["normalization"], "weights": opts["weights"],
                   "signals": opts["signals"], "explain": str(opts["explain"]),
-                  "profile": opts["profile"], "min_tier": opts["min_tier"]}
+                  "profile": opts["profile"], "min_tier": opts["min_tier"],
+                  "like": opts["like"]}
         try:
             request = parse_request(params, published_default=None if opts["all"] else True,
                                     backend=opts["backend"])
         except ParameterError as exc:
             raise CommandError(str(exc)) from exc
+        self._check_reference(request.like, opts["all"])
         load_ms = self._load_models(request)
-        response = search(request)
+        try:
+            response = search(request)
+        except NoReference as exc:
+            raise CommandError(str(exc)) from exc
         if opts["json"]:
             self.stdout.write(json.dumps(response_json(response), indent=2))
             return
         self._print(response, opts["all_moments"])
         if load_ms is not None:
             self.stdout.write(f"(text model loaded in {load_ms:.0f} ms, before the search)")
+
+    @staticmethod
+    def _check_reference(video_id: str, everything: bool) -> None:
+        """Refuse a --like video that is unknown, or unpublished without --all."""
+        if not video_id:
+            return
+        videos = Video.objects.filter(pk=video_id)
+        if not everything:
+            videos = videos.filter(published=True, status=VideoStatus.READY)
+        if not videos.exists():
+            hint = "" if everything else " (or not published and ready: add --all)"
+            raise CommandError(f"No video with id {video_id}{hint}.")
 
     @staticmethod
     def _load_models(request) -> float | None:
@@ -69,8 +91,9 @@ class Command(BaseCommand):
         return (time.perf_counter() - started) * 1000
 
     def _print(self, response, all_moments: bool = False) -> None:
+        like = f" like {response.request.like}" if response.request.like else ""
         self.stdout.write(self.style.MIGRATE_HEADING(
-            f'"{response.request.query}": {response.total} video(s), '
+            f'"{response.request.query}"{like}: {response.total} video(s), '
             f"{response.timings_ms['total']:.0f} ms"))
         for rank, match in enumerate(response.results, 1):
             self.stdout.write(f"{rank}. {match.video.title}  (score {match.score:.3f}, "

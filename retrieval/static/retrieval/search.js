@@ -171,6 +171,7 @@
 
   function searchParams(query) {
     const params = new URLSearchParams({ q: query });
+    if (form.dataset.like) params.set("like", form.dataset.like);  // see compose.js
     for (const [param, values] of Object.entries(filters)) params.set(param, values.join(","));
     return params;
   }
@@ -308,7 +309,7 @@
 
   results.addEventListener("keydown", (event) => {
     const item = event.target.closest(".result");
-    if (!item) return;
+    if (!item || event.target.matches("input, textarea")) return;  // keys of a box in it
     const index = items().indexOf(item);
     const moves = { ArrowDown: index + 1, ArrowUp: index - 1, Home: 0, End: items().length - 1 };
     if (event.key in moves) {
@@ -343,10 +344,14 @@
   player.addEventListener("timeupdate", markChapter);
   player.addEventListener("seeked", markChapter);
 
-  input.addEventListener("input", searchSoon);
+  input.addEventListener("input", () => {
+    form.dataset.like = "";  // a search typed here is a plain one
+    searchSoon();
+  });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     clearTimeout(timer);
+    form.dataset.like = "";
     search(input.value.trim());
   });
 
