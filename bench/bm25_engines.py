@@ -14,6 +14,11 @@ row). tantivy uses its ``en_stem`` tokenizer and block-max WAND top-k; bm25s its
 matrix with no stemmer (the corpus has no inflections to fold).
 
     python bench/bm25_engines.py [--sizes 100000 1000000] [--queries 200]
+    python bench/bm25_engines.py --through-backend --sizes 100000
+
+``--through-backend`` times ``EmbeddedBackend.bm25()`` itself (the change-log check, the
+tantivy query, the mapping of rows to segment ids), tantivy and FTS5 interleaved query by
+query on one index, with the share of their top 10 they agree on.
 """
 
 from __future__ import annotations
@@ -180,13 +185,55 @@ def run_one(size: int, name: str, n_queries: int) -> dict:
             "peak_rss_mb": round(peak_rss_mb()), "rss_before_build_mb": round(before)}
 
 
+def through_backend(size: int, n_queries: int) -> dict:
+    """Time the embedded backend's bm25() with each engine, interleaved, on one index."""
+    from _setup import django_in_tempdir
+
+    var = django_in_tempdir("bench-bm25-")
+    from retrieval.backends.embedded import EmbeddedBackend
+    from retrieval.documents import SegmentDoc
+
+    texts, words, weights = corpus(size)
+    engines = {name: EmbeddedBackend("bench", {"PATH": str(var / "index"), "BM25_ENGINE": name})
+               for name in ("tantivy", "fts5")}
+    for start in range(0, size, 1000):
+        engines["fts5"].index([SegmentDoc(f"s{n}", f"v{n // 100}", "speech", 0.0, 1.0,
+                                          texts[n], {}, {})
+                               for n in range(start, min(size, start + 1000))])
+    started = time.perf_counter()
+    engines["tantivy"].bm25("warm", 1)  # builds the tantivy index from the rows
+    result = {"segments": size, "tantivy_build_s": round(time.perf_counter() - started, 1)}
+    for label in ("rare", "frequent"):
+        timings: dict[str, list[float]] = {name: [] for name in engines}
+        agree = 0.0
+        for query in queries(words, weights, n_queries, frequent=label == "frequent"):
+            found = {}
+            for name, backend in engines.items():
+                started = time.perf_counter()
+                found[name] = [hit.segment_id for hit in backend.bm25(query, WINDOW)]
+                timings[name].append((time.perf_counter() - started) * 1000)
+            agree += overlap(found["tantivy"], found["fts5"])
+        result[label] = {**{f"{name}_p50_ms": round(percentile(t, 50), 2)
+                            for name, t in timings.items()},
+                         **{f"{name}_p95_ms": round(percentile(t, 95), 2)
+                            for name, t in timings.items()},
+                         "top10_agreement": round(agree / n_queries, 3)}
+    return {**result, "load_average": round(os.getloadavg()[0], 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100000, 1000000])
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--engines", nargs="+", default=["fts5", "tantivy", "bm25s"])
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--through-backend", action="store_true",
+                        help="time EmbeddedBackend.bm25() with tantivy and FTS5 instead")
     args = parser.parse_args()
+    if args.through_backend:
+        for size in args.sizes:
+            print(json.dumps(through_backend(size, args.queries)), flush=True)
+        return
     if args.one:  # a child: one engine, one size, so peak RSS is that engine's
         print(json.dumps(run_one(args.sizes[0], args.engines[0], args.queries)))
         return
