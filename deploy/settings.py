@@ -195,6 +195,9 @@ REELSEARCH = {
     "ENCODE_THREADS": int(os.environ.get("REELSEARCH_ENCODE_THREADS", "0")),
     # "accurate" (Whisper base, multilingual) or "fast" (Whisper tiny.en: English only,
     # about 3x faster); REELSEARCH_ASR_MODEL, when set, names the model instead.
+    # Without a broker, run the visual and audio branches in two threads (0: one after the
+    # other, in the caller's thread).
+    "EAGER_BRANCH_THREADS": os.environ.get("REELSEARCH_EAGER_BRANCH_THREADS", "1") != "0",
     "ASR_PROFILE": ASR_PROFILE,
     "ASR_MODEL": os.environ.get("REELSEARCH_ASR_MODEL") or ASR_PROFILES[ASR_PROFILE],
     "ASR_MODEL_PATH": os.environ.get("REELSEARCH_ASR_MODEL_PATH", ""),  # "" = packaged model
