@@ -1,8 +1,8 @@
 """Speech recognition profiles on the spoken benchmark: word error rate and speed of each.
 
 Every clip of bench/spoken (made by bench/spoken/make_manifest.py) is extracted to 16 kHz
-audio once, then transcribed by each profile's model (REELSEARCH_ASR_PROFILE: accurate =
-Whisper base int8, fast = Whisper tiny.en int8), with the clip's language given ("en").
+audio once, then transcribed by each profile's model in turn (REELSEARCH_ASR_PROFILE:
+accurate = Whisper base int8, fast = Whisper tiny.en int8), with the language given ("en").
 WER is against the narration text the clip was spoken from (evaluation/metrics.py).
 
     python bench/asr_profiles.py [--manifest ~/.cache/reelsearch/spoken-bench/manifest.jsonl]
@@ -33,32 +33,45 @@ def clips(manifest: Path, limit: int | None) -> list[tuple[Path, float, str]]:
     return found[:limit] if limit else found
 
 
-def measure(profile: str, audio: list[tuple[Path, float, str]]) -> dict:
-    """Transcribe every clip with one profile's model; return WER and speed."""
+def recognizer(profile: str):
+    """Load one profile's model; return it and its load time."""
     from django.conf import settings
 
-    from evaluation.metrics import word_error_rate
     from workers.pipeline.asr import SpeechRecognizer
 
     settings.REELSEARCH = {**settings.REELSEARCH, "ASR_PROFILE": profile,
                            "ASR_MODEL": settings.ASR_PROFILES[profile]}
     started = time.perf_counter()
-    recognizer = SpeechRecognizer()
-    load_s = time.perf_counter() - started
-    pairs, seconds, wall = [], 0.0, 0.0
+    return SpeechRecognizer(), time.perf_counter() - started
+
+
+def measure(profiles: list[str], audio: list[tuple[Path, float, str]]) -> list[dict]:
+    """Transcribe every clip with each profile in turn; return WER and speed per profile.
+
+    The profiles take turns clip by clip, so a change in the machine's load hits both alike.
+    """
+    from evaluation.metrics import word_error_rate
+
+    loaded = {profile: recognizer(profile) for profile in profiles}
+    pairs: dict[str, list[tuple[str, str]]] = {profile: [] for profile in profiles}
+    wall = dict.fromkeys(profiles, 0.0)
     before = os.getloadavg()
     for wav, duration, text in audio:
-        started = time.perf_counter()
-        transcript = recognizer.transcribe(wav, duration, language="en")
-        wall += time.perf_counter() - started
-        seconds += duration
-        pairs.append((text, " ".join(word.text for word in transcript.words)))
-    return {"profile": profile, "model": recognizer.label, "clips": len(audio),
-            "audio_s": round(seconds, 1), "wall_s": round(wall, 1),
-            "realtime_factor": round(seconds / wall, 1), "model_load_s": round(load_s, 1),
-            "wer_percent": round(100 * word_error_rate(pairs), 2),
-            "loadavg_before": [round(x, 2) for x in before],
-            "loadavg_after": [round(x, 2) for x in os.getloadavg()]}
+        for profile, (model, _) in loaded.items():
+            started = time.perf_counter()
+            transcript = model.transcribe(wav, duration, language="en")
+            wall[profile] += time.perf_counter() - started
+            pairs[profile].append((text, " ".join(word.text for word in transcript.words)))
+    after = os.getloadavg()
+    seconds = sum(duration for _, duration, _ in audio)
+    return [{"profile": profile, "model": model.label, "clips": len(audio),
+             "audio_s": round(seconds, 1), "wall_s": round(wall[profile], 1),
+             "realtime_factor": round(seconds / wall[profile], 1),
+             "model_load_s": round(load_s, 1),
+             "wer_percent": round(100 * word_error_rate(pairs[profile]), 2),
+             "loadavg_before": [round(x, 2) for x in before],
+             "loadavg_after": [round(x, 2) for x in after]}
+            for profile, (model, load_s) in loaded.items()]
 
 
 def main() -> None:
@@ -73,8 +86,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         audio = [(extract_audio(path, Path(tmp) / f"{n}.wav", duration=duration), duration, text)
                  for n, (path, duration, text) in enumerate(clips(args.manifest, args.limit))]
-        for profile in args.profiles.split(","):
-            print(json.dumps(measure(profile.strip(), audio)), flush=True)
+        for row in measure([p.strip() for p in args.profiles.split(",")], audio):
+            print(json.dumps(row), flush=True)
     print(json.dumps({"peak_rss_mb": round(peak_rss_mb())}))
 
 
