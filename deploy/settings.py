@@ -194,7 +194,7 @@ REELSEARCH = {
     # onnxruntime threads for batches of segments at ingestion (0 = one per core).
     "ENCODE_THREADS": int(os.environ.get("REELSEARCH_ENCODE_THREADS", "0")),
     # "accurate" (Whisper base, multilingual) or "fast" (Whisper tiny.en: English only,
-    # about 3x faster); REELSEARCH_ASR_MODEL, when set, names the model instead.
+    # about 1.7x faster here); REELSEARCH_ASR_MODEL, when set, names the model instead.
     # Without a broker, run the visual and audio branches in two threads (0: one after the
     # other, in the caller's thread).
     "EAGER_BRANCH_THREADS": os.environ.get("REELSEARCH_EAGER_BRANCH_THREADS", "1") != "0",
