@@ -18,7 +18,7 @@ import ffmpeg
 from django.conf import settings
 
 from .errors import PermanentError, TransientError, ffmpeg_detail
-from .errors import tool_detail as tool_detail  # the stderr-to-message helper, kept here too
+from .errors import tool_detail as tool_detail  # re-exported: stderr to an editor message
 
 REEXPORT_HINT = "re-export it as an MP4 (H.264 video, AAC audio) and upload it again"
 
