@@ -47,6 +47,15 @@ class Video(models.Model):
     # Starts of the current stage that have not ended (workers/pipeline run_stage): more than
     # one means a worker died mid-stage; past REELSEARCH["MAX_ATTEMPTS"] the video fails.
     attempts = models.PositiveIntegerField(default=0)
+    # The two branches that run concurrently between probe and embed (workers/pipeline/
+    # branches.py): the stage each is at ("" before probe ends, "done" once it ended), how
+    # far it got (0..1) and its own count of starts that never ended.
+    visual_stage = models.CharField(max_length=32, blank=True)
+    visual_progress = models.FloatField(default=0.0)
+    visual_attempts = models.PositiveIntegerField(default=0)
+    audio_stage = models.CharField(max_length=32, blank=True)
+    audio_progress = models.FloatField(default=0.0)
+    audio_attempts = models.PositiveIntegerField(default=0)
     model_versions = models.JSONField(default=dict, blank=True)
     # Automatic chapters of a long video, [{"start", "end", "title"}] in order, the first at
     # 0 (workers/pipeline/chapters.py); empty for short videos and before processing.

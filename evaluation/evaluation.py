@@ -302,6 +302,8 @@ QUERY_TIME_SETTINGS = frozenset({
     "FUSION_PROFILE_FILE", "RELEVANCE_TIERS", "QUERY_THREADS", "INGEST_ROOTS",
     "STUCK_AFTER_MIN_SECONDS", "STUCK_AFTER_DURATION_FACTOR", "RECOVER_EVERY_SECONDS",
     "MAX_ATTEMPTS",
+    # How the branches run, and the profile's name (its model is ASR_MODEL, which counts).
+    "EAGER_BRANCH_THREADS", "ASR_PROFILE",
 })
 
 

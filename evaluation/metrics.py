@@ -23,11 +23,16 @@ Moments
     tIoU = ``|intersection| / |union|`` of two ``(start, end)`` spans, 0 when they do not
     overlap. R1@tIoU=m is the share of moment queries whose top moment has tIoU >= m; a
     query with no top moment (or the wrong video) counts as tIoU 0.
+
+Speech
+    WER = (substituted + deleted + inserted words) / reference words, on words lowercased
+    with punctuation dropped (digits and inner apostrophes kept), summed over clips.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from collections.abc import Iterable, Sequence
 
@@ -159,3 +164,33 @@ def percentile(values: Sequence[float], q: float) -> float:
 def _check_nonempty(values: Sequence) -> None:
     if not values:
         raise ValueError("no queries to compute a metric over.")
+
+
+WORD = re.compile(r"[a-z0-9]+(?:'[a-z0-9]+)*")
+
+
+def words_of(text: str) -> list[str]:
+    """Return a text's words for WER: lowercased, without punctuation."""
+    return WORD.findall(text.lower())
+
+
+def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
+    """Return (word edits, reference words) between two texts (Levenshtein over words)."""
+    ref, hyp = words_of(reference), words_of(hypothesis)
+    previous = list(range(len(hyp) + 1))
+    for i, word in enumerate(ref, start=1):
+        current = [i]
+        for j, other in enumerate(hyp, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1,
+                               previous[j - 1] + (word != other)))
+        previous = current
+    return previous[-1], len(ref)
+
+
+def word_error_rate(pairs: Iterable[tuple[str, str]]) -> float:
+    """Return the WER of (reference, hypothesis) pairs, errors over all reference words."""
+    edits = total = 0
+    for reference, hypothesis in pairs:
+        errors, words = word_errors(reference, hypothesis)
+        edits, total = edits + errors, total + words
+    return edits / total if total else 0.0

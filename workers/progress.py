@@ -7,9 +7,11 @@ from collections.abc import Callable, Iterable
 
 from catalog.models import Video, VideoStatus
 
+from .pipeline.branches import BRANCHES, DONE, position
+
 DONE_STATUSES = (VideoStatus.READY, VideoStatus.FAILED, VideoStatus.INDEX_PENDING)
-COLUMNS = (("Title", 28), ("Status", 13), ("Stage", 8), ("Progress", 27), ("Duration", 8),
-           ("Error", 0))
+COLUMNS = (("Title", 28), ("Status", 13), ("Stage", 8), ("Progress", 27),
+           ("Branches", 40), ("Duration", 8), ("Error", 0))
 
 
 def bar(fraction: float, width: int = 20) -> str:
@@ -31,10 +33,24 @@ def _duration(seconds: float | None) -> str:
     return f"{minutes}:{rest:02d}"
 
 
+def branch_cells(video: Video) -> str:
+    """Return where each branch is while they run, e.g. `visual ocr 63% · audio asr 41%`."""
+    if video.status not in (VideoStatus.PENDING, VideoStatus.PROCESSING):
+        return "-"
+    cells = []
+    for branch in BRANCHES:
+        at = position(video, branch)
+        if at:
+            percent = round(100 * float(getattr(video, branch.progress_field) or 0.0))
+            cells.append(f"{branch.name} {at} {percent}%" if at != DONE else
+                         f"{branch.name} done")
+    return " · ".join(cells) or "-"
+
+
 def row(video: Video) -> list[str]:
     """Return the table cells of one video."""
     progress = 1.0 if video.status == VideoStatus.READY else video.progress
-    return [video.title, video.status, video.stage or "-", bar(progress),
+    return [video.title, video.status, video.stage or "-", bar(progress), branch_cells(video),
             _duration(video.duration), video.error]
 
 

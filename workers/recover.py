@@ -9,12 +9,14 @@ broker would hand the message to another worker only after its visibility timeou
 by default), when a task was cancelled because the worker lost the broker, or when the
 broker lost its queue (a Redis restart without persistence).
 
-`recover()` requeues each stuck video from the stage recorded on it (the first stage when
-none has started yet), after stamping `updated_at` with a compare-and-set, so a second run
-right after (or a concurrent one) requeues nothing. Its `attempts` counter is kept: a file
-that kills the worker every time ends `failed` in `pipeline.run_stage` after
-REELSEARCH["MAX_ATTEMPTS"] starts instead of being requeued forever. A video whose next
-task is still waiting in the broker's queue (a backlog, not a loss) is left alone.
+`recover()` requeues each stuck video from the stages recorded on it (the first stage when
+none has started yet; while the branches run, the stage each branch is at, or embed when
+both ended but embed was never queued), after stamping `updated_at` with a
+compare-and-set, so a second run right after (or a concurrent one) requeues nothing. Its
+`attempts` counters are kept: a file that kills the worker every time ends `failed` in
+`pipeline.run_stage` after REELSEARCH["MAX_ATTEMPTS"] starts instead of being requeued
+forever. A video whose next task is still waiting in the broker's queue (a backlog, not a
+loss) is left alone.
 
 Run by Celery beat (`reelsearch.recover_stuck_videos`, every RECOVER_EVERY_SECONDS) and on
 demand by `manage.py recover`.
@@ -34,8 +36,8 @@ from django.utils import timezone
 
 from catalog.models import Video, VideoStatus
 
-from .pipeline import STAGE_NAMES
-from .tasks import STAGE_TASKS
+from .pipeline.branches import resume_stages
+from .tasks import queue_stages
 
 logger = logging.getLogger("reelsearch.recover")
 IN_FLIGHT = (VideoStatus.PENDING, VideoStatus.PROCESSING)
@@ -48,7 +50,7 @@ class Recovery:
     video_id: str
     title: str
     status: str
-    stage: str  # the stage it was requeued from
+    stage: str  # the stage(s) it was requeued from, e.g. "asr" or "ocr+asr"
     idle_seconds: float
     requeued: bool
 
@@ -72,11 +74,6 @@ def is_stuck(video: Video, now: datetime | None = None) -> bool:
     now = now or timezone.now()
     return (video.status in IN_FLIGHT
             and (now - video.updated_at).total_seconds() > stuck_after(video))
-
-
-def resume_stage(video: Video) -> str:
-    """Return the stage to requeue from: the one recorded on the video, else the first."""
-    return video.stage if video.stage in STAGE_NAMES else STAGE_NAMES[0]
 
 
 def recover(now: datetime | None = None, dry_run: bool = False,
@@ -112,7 +109,7 @@ def requeue_if_stuck(video: Video) -> Recovery | None:
 
 
 def _requeue(video: Video, now: datetime, dry_run: bool) -> Recovery:
-    stage = resume_stage(video)
+    stages = resume_stages(video)
     idle = (now - video.updated_at).total_seconds()
     requeued = False
     if not dry_run:
@@ -120,9 +117,9 @@ def _requeue(video: Video, now: datetime, dry_run: bool) -> Recovery:
         claimed = Video.objects.filter(pk=video.pk, status__in=IN_FLIGHT,
                                        updated_at=video.updated_at).update(updated_at=now)
         if claimed:
-            STAGE_TASKS[stage].delay(str(video.pk))
+            queue_stages(str(video.pk), stages)
             requeued = True
-    return Recovery(str(video.pk), video.title, video.status, stage, idle, requeued)
+    return Recovery(str(video.pk), video.title, video.status, "+".join(stages), idle, requeued)
 
 
 def queued_video_ids() -> set[str] | None:

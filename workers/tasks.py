@@ -1,6 +1,11 @@
-"""Thin Celery tasks: one per pipeline stage, each handing the video to the next stage.
+"""Thin Celery tasks: one per pipeline stage, each handing the video to the next stage(s).
 
-    reelsearch.stage.probe -> ... -> reelsearch.stage.index   (in pipeline.STAGE_NAMES order)
+    reelsearch.stage.probe -> group(visual branch, audio branch) -> ... embed -> chapters -> index
+
+After probe, the first stage of each branch is queued as a Celery group; each branch then
+queues its own next stage, and the branch that ends second queues embed (the join is a
+compare-and-set on the video row, workers/pipeline/branches.py). Without a broker the
+branches run eagerly in two threads of the caller, which waits for both.
 
 A task takes a video id, re-fetches the row (returning quietly when it is gone) and runs
 its stage through `workers.pipeline`, which records stage, progress, timings and errors on
@@ -19,10 +24,11 @@ the video instead (workers/pipeline run_stage).
 from __future__ import annotations
 
 import logging
+import threading
 
-from celery import shared_task
+from celery import current_app, group, shared_task
 from django.conf import settings
-from django.db import OperationalError
+from django.db import OperationalError, connection, connections
 
 from retrieval.backends import BackendUnavailable, get_backend
 
@@ -54,13 +60,47 @@ def _task(stage: str):
             return retry_or_give_up(self, video_id, stage, exc)
         logger.log(logging.DEBUG if outcome == "ran" else logging.INFO, "%s %s: %s", stage,
                    video_id, outcome)
-        following = pipeline.next_stage(stage)
-        if outcome == "ran" and following:
-            STAGE_TASKS[following].delay(video_id)
+        queue_stages(video_id, pipeline.following(video_id, stage, outcome))
         return outcome
 
-    run.__doc__ = f"Run the {stage} stage of a video, then queue the next stage."
+    run.__doc__ = f"Run the {stage} stage of a video, then queue the next stage(s)."
     return run
+
+
+def queue_stages(video_id: str, stages: tuple[str, ...]) -> None:
+    """Queue stages that run concurrently (one: a plain task; several: a Celery group)."""
+    if len(stages) == 1:
+        STAGE_TASKS[stages[0]].delay(video_id)
+    elif stages and current_app.conf.task_always_eager:
+        run_eagerly(video_id, stages)
+    elif stages:
+        group(STAGE_TASKS[stage].si(video_id) for stage in stages).apply_async()
+
+
+def run_eagerly(video_id: str, stages: tuple[str, ...]) -> None:
+    """Run stages without a broker: each after the first in its own thread; wait for all.
+
+    Inside a transaction (a thread's own connection would not see the uncommitted video),
+    or with REELSEARCH["EAGER_BRANCH_THREADS"] off, they run one after the other.
+    """
+    if connection.in_atomic_block or not settings.REELSEARCH.get("EAGER_BRANCH_THREADS", True):
+        for stage in stages:
+            STAGE_TASKS[stage].delay(video_id)
+        return
+    threads = [threading.Thread(target=_run_in_thread, args=(stage, video_id),
+                                name=f"reelsearch-{stage}", daemon=True) for stage in stages[1:]]
+    for thread in threads:
+        thread.start()
+    STAGE_TASKS[stages[0]].delay(video_id)
+    for thread in threads:
+        thread.join()
+
+
+def _run_in_thread(stage: str, video_id: str) -> None:
+    try:
+        STAGE_TASKS[stage].delay(video_id)
+    finally:
+        connections.close_all()  # the thread's own database connections
 
 
 def retry_or_give_up(task, video_id: str, stage: str, exc: Exception) -> str:
@@ -106,7 +146,7 @@ def enqueue_video(video_id: str, first_stage: str | None = None) -> None:
         raise ValueError(f"unknown pipeline stage {first!r}; stages are "
                          f"{', '.join(pipeline.STAGE_NAMES)}")
     pipeline.start_run(str(video_id), first)
-    STAGE_TASKS[first].delay(str(video_id))
+    queue_stages(str(video_id), pipeline.branches.entry_stages(first))
 
 
 def enqueue_unindex(video_id: str) -> None:

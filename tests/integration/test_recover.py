@@ -77,13 +77,32 @@ def test_only_videos_idle_longer_than_their_timeout_are_requeued_from_their_stag
 
     found = recover.recover()
 
+    # "capped" is a row of the linear pipeline stuck in the visual branch: its audio branch,
+    # which never started, is requeued beside it.
     assert sorted(queued) == sorted([("probe", str(pending.pk)), ("asr", str(crashed.pk)),
-                                     ("embed", str(long_stuck.pk)), ("ocr", str(capped.pk))])
+                                     ("embed", str(long_stuck.pk)), ("ocr", str(capped.pk)),
+                                     ("audio", str(capped.pk))])
     assert all(recovery.requeued for recovery in found)
     assert {busy.pk, long_running.pk}.isdisjoint({r.video_id for r in found})
     crashed.refresh_from_db()
     assert (crashed.status, crashed.stage, crashed.attempts) == ("processing", "asr", 1)
     assert (timezone.now() - crashed.updated_at).total_seconds() < 5, "activity is stamped"
+
+
+@pytest.mark.django_db
+def test_each_unfinished_branch_is_requeued_from_its_own_stage(queued):
+    both = make_video("both", stage="asr", idle=MIN_IDLE * 2)
+    Video.objects.filter(pk=both.pk).update(visual_stage="ocr", audio_stage="asr")
+    one = make_video("one", stage="ocr", idle=MIN_IDLE * 2)
+    Video.objects.filter(pk=one.pk).update(visual_stage="ocr", audio_stage="done")
+    joined = make_video("joined", stage="clip", idle=MIN_IDLE * 2)
+    Video.objects.filter(pk=joined.pk).update(visual_stage="done", audio_stage="done")
+
+    found = {r.video_id: r.stage for r in recover.recover()}
+
+    assert found == {str(both.pk): "ocr+asr", str(one.pk): "ocr", str(joined.pk): "embed"}
+    assert sorted(queued) == sorted([("ocr", str(both.pk)), ("asr", str(both.pk)),
+                                     ("ocr", str(one.pk)), ("embed", str(joined.pk))])
 
 
 @pytest.mark.django_db

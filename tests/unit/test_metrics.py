@@ -119,3 +119,12 @@ def test_percentile():
 def test_empty_or_bad_input_is_an_error_not_a_number(call):
     with pytest.raises(ValueError):
         call()
+
+
+def test_word_error_rate_counts_substitutions_deletions_and_insertions():
+    assert metrics.word_errors("The cat sat on the mat.", "the cat sat on the mat") == (0, 6)
+    assert metrics.word_errors("the cat sat on the mat", "a cat sat the mat mat") == (3, 6)
+    assert metrics.word_errors("don't stop", "dont stop now") == (2, 2)
+    pairs = [("one two three four", "one two three four"), ("five six", "five")]
+    assert metrics.word_error_rate(pairs) == pytest.approx(1 / 6)
+    assert metrics.word_error_rate([]) == 0.0

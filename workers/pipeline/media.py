@@ -1,24 +1,27 @@
-"""Running ffmpeg and ffprobe."""
+"""Media through ffmpeg-python: probing, stream graphs and running them.
+
+Every ffprobe/ffmpeg call goes through ffmpeg-python: `ffmpeg.probe` for what a file holds,
+stream graphs (``ffmpeg.input(...).filter(...).output(...)``) for audio, frames and
+thumbnails, run by `run_graph` (or `open_graph` for a pipe), and ``ffmpeg.Error`` with the
+tool's stderr, which callers turn into editor-facing messages (`errors.ffmpeg_detail`).
+"""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import ffmpeg
 from django.conf import settings
 
-from .errors import PermanentError, TransientError
+from .errors import PermanentError, TransientError, ffmpeg_detail
+from .errors import tool_detail as tool_detail  # re-exported: stderr to an editor message
 
 REEXPORT_HINT = "re-export it as an MP4 (H.264 video, AAC audio) and upload it again"
 
-# Put decoded samples where their timestamps say: silence before a late first packet
-# (first_pts=0) and in gaps between packets (async=1: hard-fill gaps over 0.1 s, stretch
-# smaller drift by at most 1 sample/s), then pad the end with silence (cut by -t).
-AUDIO_TIMELINE_FILTER = "aresample=async=1:first_pts=0,apad"
 
 #: One line per packet ffmpeg could not decode (it drops the packet and goes on).
 PACKET_ERROR = re.compile(r"^Error while decoding stream", re.IGNORECASE)
@@ -27,8 +30,6 @@ REPEATED = re.compile(r"^\s*Last message repeated (\d+) times?", re.IGNORECASE)
 #: Other signs of damaged data in a decoder's log (counted when no packet was dropped).
 DAMAGE = re.compile(r"invalid data found|error while decoding|corrupt|concealing|"
                     r"non-existing pps|decode_slice", re.IGNORECASE)
-#: Any other absolute path in a tool's message (scratch files, outputs): cut to its name.
-ABSOLUTE_PATH = re.compile(r"(^|[\s'\"(=])(/[^\s'\":,()]+)")
 #: Default REELSEARCH["MAX_DURATION_SECONDS"]: 4 hours.
 DEFAULT_MAX_DURATION = 4 * 3600.0
 
@@ -62,20 +63,45 @@ def clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{rest:02d}"
 
 
-def tool_detail(stderr: str, *paths: Path) -> str:
-    """Return the last line of a tool's stderr with server paths cut to the file's name.
+#: Options of every ffmpeg run: no console input, no banner, only errors in the log.
+QUIET = ("-nostdin", "-hide_banner", "-v", "error")
 
-    ffmpeg and ffprobe start many messages with the input's path ("/srv/.../x.mp4: Invalid
-    data found"); editors see these messages and must not see the storage layout.
+
+def ffmpeg_args(graph: ffmpeg.nodes.OutputStream) -> list[str]:
+    """Return the command line of a graph (quiet, overwriting its outputs)."""
+    return ffmpeg.compile(graph.global_args(*QUIET), cmd=tool("ffmpeg"), overwrite_output=True)
+
+
+def run_graph(graph: ffmpeg.nodes.OutputStream, timeout: float, cwd: Path | None = None) -> str:
+    """Run a graph to its end; return its log, or raise ``ffmpeg.Error`` with its stderr.
+
+    A run past `timeout` seconds is killed and raises ``subprocess.TimeoutExpired``.
     """
-    detail = (stderr.strip().splitlines() or ["unknown error"])[-1].strip()
-    for path in paths:
-        for form in sorted({str(path), str(path.resolve()), str(path.absolute())},
-                           key=len, reverse=True):
-            if form and form != path.name:
-                detail = detail.replace(form, path.name)
-    detail = ABSOLUTE_PATH.sub(lambda m: m.group(1) + Path(m.group(2)).name, detail)
-    return detail or "unknown error"
+    proc = subprocess.Popen(ffmpeg_args(graph), stdin=subprocess.DEVNULL,  # noqa: S603
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    if proc.returncode != 0:
+        raise ffmpeg.Error("ffmpeg", out, err)
+    return err.decode(errors="replace")
+
+
+def open_graph(graph: ffmpeg.nodes.OutputStream) -> subprocess.Popen:
+    """Start a graph whose output is ``pipe:``; read its stdout, then its stderr."""
+    return subprocess.Popen(ffmpeg_args(graph), stdin=subprocess.DEVNULL,  # noqa: S603
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def probe_streams(path: Path, **options: str) -> dict:
+    """Return ffprobe's format and streams of a file (``ffmpeg.probe``; raises ffmpeg.Error)."""
+    try:
+        return ffmpeg.probe(str(path), cmd=tool("ffprobe"), v="error", **options)
+    except ValueError as exc:  # not JSON: ffprobe printed nothing usable
+        raise ffmpeg.Error("ffprobe", b"", str(exc).encode()) from exc
 
 
 def max_duration() -> float:
@@ -104,16 +130,13 @@ def probe(path: Path) -> ProbeResult:
     size = path.stat().st_size
     if size == 0:
         raise PermanentError(f"The file {path.name} is empty (0 bytes): upload it again.")
-    proc = subprocess.run(
-        [tool("ffprobe"), "-v", "error", "-print_format", "json", "-show_format",
-         "-show_streams", str(path)],
-        capture_output=True, text=True, timeout=120, check=False,
-    )
-    if proc.returncode != 0:
-        detail = tool_detail(proc.stderr, path)
-        raise PermanentError(f"{path.name} could not be read as a video ({detail}). The file "
-                             f"may be truncated or not a video: {REEXPORT_HINT}.")
-    found = _parse_probe(json.loads(proc.stdout or "{}"), path, size)
+    try:
+        data = probe_streams(path)
+    except ffmpeg.Error as exc:
+        raise PermanentError(f"{path.name} could not be read as a video "
+                             f"({ffmpeg_detail(exc, path)}). The file may be truncated or not "
+                             f"a video: {REEXPORT_HINT}.") from exc
+    found = _parse_probe(data, path, size)
     check_duration(found, path.name)
     return found
 
@@ -182,21 +205,28 @@ def extract_audio(source: Path, target: Path, sample_rate: int = 16000,
         duration = probe(source).duration
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(".partial.wav")
-    proc = subprocess.run(
-        [tool("ffmpeg"), "-nostdin", "-v", "error", "-y", "-i", str(source), "-vn",
-         "-af", AUDIO_TIMELINE_FILTER, "-t", f"{duration:.6f}", "-ac", "1",
-         "-ar", str(sample_rate), "-c:a", "pcm_s16le", str(tmp)],
-        capture_output=True, text=True, timeout=1800, check=False,
-    )
-    if proc.returncode != 0:
-        detail = tool_detail(proc.stderr, source, tmp)
+    graph = (audio_on_timeline(ffmpeg.input(str(source)).audio)
+             .output(str(tmp), t=f"{duration:.6f}", ac=1, ar=sample_rate, acodec="pcm_s16le"))
+    try:
+        log = run_graph(graph, timeout=1800)
+    except ffmpeg.Error as exc:
         tmp.unlink(missing_ok=True)
-        raise PermanentError(f"The audio track of {source.name} could not be decoded ({detail}): "
-                             f"{REEXPORT_HINT}.")
+        raise PermanentError(f"The audio track of {source.name} could not be decoded "
+                             f"({ffmpeg_detail(exc, source, tmp)}): {REEXPORT_HINT}.") from exc
     tmp.replace(target)
     if warnings is not None:
-        warnings.extend(decode_warnings(proc.stderr, source))
+        warnings.extend(decode_warnings(log, source))
     return target
+
+
+def audio_on_timeline(stream: ffmpeg.nodes.FilterableStream) -> ffmpeg.nodes.FilterableStream:
+    """Put decoded samples where their timestamps say, then pad the end with silence.
+
+    Silence before a late first packet (first_pts=0) and in gaps between packets (async=1:
+    hard-fill gaps over 0.1 s, stretch smaller drift by at most 1 sample/s); the padding
+    is cut by the output's duration.
+    """
+    return stream.filter("aresample", **{"async": 1, "first_pts": 0}).filter("apad")
 
 
 def count_decode_errors(stderr: str) -> tuple[int, int]:
@@ -221,13 +251,9 @@ def count_decode_errors(stderr: str) -> tuple[int, int]:
 
 def audio_packet_seconds(source: Path) -> float | None:
     """Return the length of one packet of the first audio stream (None when unknown)."""
-    proc = subprocess.run(
-        [tool("ffprobe"), "-v", "error", "-select_streams", "a:0", "-show_entries",
-         "stream=sample_rate,duration,nb_frames", "-of", "json", str(source)],
-        capture_output=True, text=True, timeout=60, check=False)
     try:
-        stream = json.loads(proc.stdout or "{}")["streams"][0]
-    except (ValueError, KeyError, IndexError):
+        stream = probe_streams(source, select_streams="a:0")["streams"][0]
+    except (ffmpeg.Error, KeyError, IndexError):
         return None
     try:
         seconds = float(stream["duration"]) / int(stream["nb_frames"])

@@ -50,14 +50,32 @@ class StageContext:
         for name, value in fields.items():
             setattr(self.video, name, value)
 
+    def merge(self, field: str, changes: dict | list) -> None:
+        """Add entries to a JSON field of the row, keeping what the other branch added.
+
+        The branches run at once, often in two processes: the row is re-read under a lock
+        (FOR UPDATE; SQLite's IMMEDIATE transactions take the database's write lock), so
+        neither overwrites the other's entries. A dict value of None removes that key.
+        """
+        with transaction.atomic():
+            current = (Video.objects.select_for_update().values_list(field, flat=True)
+                       .get(pk=self.video.pk))
+            if isinstance(changes, dict):
+                value = {key: item for key, item in {**(current or {}), **changes}.items()
+                         if item is not None}
+            else:
+                value = [*(current or []), *(c for c in changes if c not in (current or []))]
+            if value != current:
+                Video.objects.filter(pk=self.video.pk).update(**{field: value})
+        setattr(self.video, field, value)
+
     def notice(self, message: str) -> None:
         """Record a note an editor should see (not an error)."""
-        if message not in self.video.notices:
-            self.update(notices=[*self.video.notices, message])
+        self.merge("notices", [message])
 
-    def record_model(self, role: str, label: str) -> None:
-        """Record which model made this stage's output."""
-        self.update(model_versions={**self.video.model_versions, role: label})
+    def record_model(self, role: str, label: str | None) -> None:
+        """Record which model made this stage's output (None: no model made any)."""
+        self.merge("model_versions", {role: label})
 
 
 def probe(ctx: StageContext) -> None:

@@ -15,16 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+import ffmpeg
 import numpy as np
 
-from .errors import PermanentError
-from .media import tool, tool_detail
+from .errors import PermanentError, tool_detail
+from .media import open_graph
 
 SAMPLE_BYTES = 2  # signed 16-bit
 
 
 class AudioStream:
-    """A file's audio as mono float32 samples at `rate`, read from ffmpeg's stdout."""
+    """A file's audio as mono float32 samples at `rate`, read from an ffmpeg graph's pipe."""
 
     def __init__(self, path: Path, rate: int) -> None:
         self.path, self.rate = path, rate
@@ -32,10 +33,9 @@ class AudioStream:
         self.stderr_path: Path | None = None
 
     def __enter__(self) -> AudioStream:
-        self.proc = subprocess.Popen(
-            [tool("ffmpeg"), "-nostdin", "-v", "error", "-i", str(self.path), "-vn", "-ac", "1",
-             "-ar", str(self.rate), "-f", "s16le", "-"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        graph = ffmpeg.input(str(self.path)).output("pipe:", vn=None, format="s16le", ac=1,
+                                                     ar=self.rate)
+        self.proc = open_graph(graph)
         return self
 
     def read(self, count: int) -> np.ndarray:
