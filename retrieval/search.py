@@ -30,10 +30,13 @@ from django.conf import settings
 
 from catalog.models import Segment, SegmentKind, Video
 
+from .analysis import stems
 from .backends import SearchBackend, get_backend
 from .documents import Filters, Hit
 from .encoders import get_text_encoder, get_visual_encoder, visual_model_name
+from .facets import BACKEND_FACETS, duration_values, kind_counts, parse_facets, top_values
 from .fusion import FusionSpec, ScoredSegment, VideoResult, fuse, group_by_video
+from .highlight import highlighted_snippet
 from .indexing import concept_floor
 from .moments import (
     Localized,
@@ -42,7 +45,6 @@ from .moments import (
     attention_pool,
     distinct_moments,
     localize,
-    snippet,
     term_overlap,
     term_patterns,
 )
@@ -77,6 +79,7 @@ class SearchRequest:
     min_tier: str | None = None  # drop results below this tier (high, medium, low)
     profile: str = DEFAULT_PROFILE
     kind_weights: Mapping[str, float] | None = None  # None: the profile's or KIND_WEIGHTS
+    facets: tuple[str, ...] = ()  # counts over the whole result set (retrieval/facets.py)
 
     def __post_init__(self) -> None:
         if not self.query.strip():
@@ -92,6 +95,7 @@ class SearchRequest:
             tier_rank(self.min_tier)
         if self.min_score is not None and not -1.0 <= self.min_score <= 1.0:
             raise ValueError(f"min_score must be between -1 and 1 (got {self.min_score}).")
+        parse_facets(",".join(self.facets))
         if set(self.signals) == {"visual"} and not visual_model_name():
             raise ValueError("The visual signal needs a CLIP-family model: set "
                              "REELSEARCH_VISUAL_MODEL, or ask for the bm25 or text signal.")
@@ -110,6 +114,8 @@ class Moment:
     explain: dict | None = None
     relevance: float | None = None
     tier: str = "low"
+    highlights: tuple[tuple[int, int], ...] = ()  # [start, end) offsets into snippet
+    match: str = "none"  # what highlights mark: "terms", "sentence" or "none"
 
 
 @dataclass(frozen=True)
@@ -132,6 +138,7 @@ class SearchResponse:
     total: int
     timings_ms: dict[str, float]
     signal_sizes: dict[str, int]
+    facets: dict[str, list[dict]] | None = None  # only when the request asks for some
 
 
 def query_vectors(request: SearchRequest, backend: SearchBackend,
@@ -267,12 +274,28 @@ def search(request: SearchRequest) -> SearchResponse:
         videos = [v for v in videos
                   if passes(relevance.get(v.video_id), request.min_score, request.min_tier)]
     timer("fuse")
+    facets = None
+    if request.facets:
+        facets = facet_summary(backend, videos, fused, request.facets)
+        timer("facets")
     offset = (request.page - 1) * request.k
     results = hydrate(videos[offset:offset + request.k], request, vectors.get("text"),
                       relevance)
     timer("hydrate")
     timings["total"] = round(sum(timings.values()), 2)
-    return SearchResponse(request, results, len(videos), timings, sizes)
+    return SearchResponse(request, results, len(videos), timings, sizes, facets)
+
+
+def facet_summary(backend: SearchBackend, videos: list[VideoResult],
+                  fused: list[ScoredSegment], names: tuple[str, ...]) -> dict[str, list[dict]]:
+    """Count the result set's videos per value of each facet asked for."""
+    ids = [v.video_id for v in videos]
+    counts = backend.facet_counts(ids, [name for name in names if name in BACKEND_FACETS])
+    if "kind" in names:
+        counts["kind"] = kind_counts(((s.video_id, kind_of(s.segment_id)) for s in fused),
+                                     set(ids))
+    return {name: duration_values(counts.get(name, {})) if name == "duration"
+            else top_values(counts.get(name, {})) for name in names}
 
 
 BANK_SIZE, BANK_SECONDS = 512, 300.0
@@ -342,9 +365,14 @@ def best_similarity(text_hits: list[Hit]) -> dict[str, float]:
 
 
 def hydrate(page: list[VideoResult], request: SearchRequest, query: np.ndarray | None = None,
-            relevance: Mapping[str, float] | None = None) -> list[VideoMatch]:
-    """Attach catalog rows, segment texts, localised moments and relevance to a page."""
+            relevance: Mapping[str, float] | None = None,
+            wanted: set[str] | None = None) -> list[VideoMatch]:
+    """Attach catalog rows, segment texts, localised moments and relevance to a page.
+
+    ``wanted`` holds the stems snippets highlight (default: the query terms').
+    """
     relevance = relevance or {}
+    wanted = stems(query_terms(request.query)) if wanted is None else wanted
     videos = {str(v.pk): v for v in Video.objects.filter(pk__in=[r.video_id for r in page])}
     segment_ids = [m.segment_id for result in page for m in result.moments]
     segments = Segment.objects.only("id", "kind", "start", "end", "text",
@@ -356,7 +384,7 @@ def hydrate(page: list[VideoResult], request: SearchRequest, query: np.ndarray |
         if video is None:
             continue  # deleted since it was indexed
         found = localized_moment(units.get(result.video_id, []), request.query, query)
-        moments = _moments(result, segments, request, query, found)
+        moments = _moments(result, segments, request, query, found, wanted)
         best = max([relevance.get(result.video_id, -1.0), *(m.relevance or -1.0
                                                             for m in moments)])
         score = None if best <= -1.0 else round(best, 6)
@@ -387,8 +415,8 @@ def sentence_units(video_ids: list[str]) -> dict[str, list[_Unit]]:
 
 
 def localized_moment(units: list[_Unit], text: str, query: np.ndarray | None
-                     ) -> tuple[Localized, str] | None:
-    """Return the span of spoken sentences that answers the query, and its text."""
+                     ) -> tuple[Localized, str, str] | None:
+    """Return the span of spoken sentences that answers the query, its text and its best unit's."""
     if not units or query is None or units[0].vector.shape != query.shape:
         return None
     sims = np.stack([unit.vector for unit in units]) @ query
@@ -403,11 +431,13 @@ def localized_moment(units: list[_Unit], text: str, query: np.ndarray | None
               if found.start <= u.start and u.end <= found.end]
     pooled = attention_pool(np.array([sim for _, sim in inside]))
     words = " ".join(u.text for u, _ in inside)
-    return Localized(found.segment_id, found.start, found.end, pooled), words
+    best = next((u.text for u, _ in inside if u.segment_id == found.segment_id), "")
+    return Localized(found.segment_id, found.start, found.end, pooled), words, best
 
 
 def _moments(result: VideoResult, segments: dict[str, Segment], request: SearchRequest,
-             query: np.ndarray | None, found: tuple[Localized, str] | None) -> list[Moment]:
+             query: np.ndarray | None, found: tuple[Localized, str, str] | None,
+             wanted: set[str]) -> list[Moment]:
     floor = concept_floor()
     texts: dict[str, tuple[str, str, float | None]] = {}  # id -> (kind, text, relevance)
     spans = []
@@ -419,22 +449,23 @@ def _moments(result: VideoResult, segments: dict[str, Segment], request: SearchR
         if not shown:
             continue  # concepts nobody is sure of are not a moment
         kind = "speech" if row.kind in SPOKEN else row.kind
-        texts[row.pk] = (kind, shown, cosine(row.text_vector, query), row.pk)
+        texts[row.pk] = (kind, shown, cosine(row.text_vector, query), row.pk, None)
         spans.append(Span(row.pk, kind, row.start, row.end, m.score))
     explained = {m.segment_id: m for m in result.moments}
     spoken = [span for span in spans if span.kind == "speech"]
     spans = _place_localized(spans, found)
     if found is not None:
-        texts[LOCALIZED] = ("speech", found[1], found[0].score, found[0].segment_id)
+        texts[LOCALIZED] = ("speech", found[1], found[0].score, found[0].segment_id, found[2])
         if spoken:  # its explain is that of the spoken segment whose rank it took
             explained[LOCALIZED] = explained[max(spoken, key=lambda s: s.score).segment_id]
     if any(span.kind != "metadata" for span in spans):
         spans = [span for span in spans if span.kind != "metadata"]
-    return [_moment(span, texts, explained, request) for span in
+    return [_moment(span, texts, explained, request, wanted) for span in
             distinct_moments(spans, request.moments)]
 
 
-def _place_localized(spans: list[Span], found: tuple[Localized, str] | None) -> list[Span]:
+def _place_localized(spans: list[Span], found: tuple[Localized, str, str] | None
+                     ) -> list[Span]:
     """Put the localised spoken span where the best spoken segment ranked."""
     if found is None:
         return spans
@@ -448,14 +479,16 @@ def _place_localized(spans: list[Span], found: tuple[Localized, str] | None) -> 
         [span for span in spans if span.kind == "speech"]
 
 
-def _moment(span: Span, texts: dict, explained: dict, request: SearchRequest) -> Moment:
-    kind, text, relevance, segment_id = texts[span.segment_id]
+def _moment(span: Span, texts: dict, explained: dict, request: SearchRequest,
+            wanted: set[str]) -> Moment:
+    kind, text, relevance, segment_id, sentence = texts[span.segment_id]
     explain = None
     if request.explain and span.segment_id in explained:
         explain = _explain(explained[span.segment_id])
     rel = None if relevance is None else round(relevance, 6)
-    return Moment(segment_id, kind, span.start, span.end, snippet(text, request.query),
-                  span.score, explain, rel, tier(rel))
+    shown = highlighted_snippet(text, wanted, sentence)
+    return Moment(segment_id, kind, span.start, span.end, shown.text, span.score, explain, rel,
+                  tier(rel), shown.highlights, shown.match)
 
 
 def _explain(segment: ScoredSegment) -> dict:

@@ -14,6 +14,7 @@ def moment_json(moment: Moment, frames: list[tuple[float, str]] | None = None) -
             "start": round(moment.start, 2), "end": round(moment.end, 2),
             "snippet": moment.snippet, "score": round(moment.score, 6),
             "relevance": moment.relevance, "tier": moment.tier,
+            "highlights": [list(span) for span in moment.highlights], "match": moment.match,
             "thumbnail": nearest_frame(frames or [], moment.start)}
     if moment.explain is not None:
         data["explain"] = moment.explain
@@ -46,6 +47,8 @@ def response_json(response: SearchResponse) -> dict:
                    "weights": dict(request.fusion.weights)},
         "results": [match_json(match, frames) for match in response.results],
     }
+    if response.facets is not None:
+        data["facets"] = response.facets
     if request.explain:
         data["explain"] = {"timings_ms": response.timings_ms,
                            "signal_sizes": response.signal_sizes}

@@ -38,6 +38,22 @@
     return button;
   }
 
+  // The snippet as text nodes, with each highlighted [start, end) span (offsets in code
+  // points) in a <mark>: the text is never parsed as HTML.
+  function marked(snippet, highlights) {
+    const chars = Array.from(snippet);
+    const part = (from, to) => chars.slice(from, to).join("");
+    const node = el("span", { class: "snippet" });
+    let at = 0;
+    for (const [start, end] of highlights || []) {
+      if (start < at || end <= start || end > chars.length) continue;
+      node.append(part(at, start), el("mark", {}, part(start, end)));
+      at = end;
+    }
+    node.append(part(at));
+    return node;
+  }
+
   function moment(result, item) {
     return el("li", {},
       el("button", {
@@ -46,7 +62,7 @@
       },
       el("time", {}, clock(item.start)),
       el("span", { class: "kind" }, item.kind),
-      el("span", { class: "snippet" }, item.snippet)));
+      marked(item.snippet, item.highlights)));
   }
 
   // Low-tier moments (the search is not sure they answer the query) are hidden; a video
