@@ -38,6 +38,7 @@ from catalog.serializers import (
 )
 
 from .backends import BackendUnavailable
+from .facets import FACETS
 from .fusion import COMBINATIONS, NORMALIZATIONS
 from .params import (
     KINDS,
@@ -67,7 +68,7 @@ NOT_BLANK = r"\S"
 TYPED_SEARCH_PARAMETERS = ("k", "page", "moments", "min_score", "explain", "server_fusion",
                            "min_duration", "max_duration", "published", "profile", "fusion",
                            "normalization", "weights", "rescore", "min_tier", "signals", "kinds",
-                           "rank_constant", "coverage")
+                           "rank_constant", "coverage", "facets")
 # A weights value: signal=number pairs, comma-separated (checked again when parsed).
 _SIGNAL = f"({'|'.join(SIGNALS)})"
 _WEIGHT = rf"{_SIGNAL}\s*=\s*\d{{1,6}}(\.\d{{1,6}})?"
@@ -141,6 +142,11 @@ SEARCH_PARAMETERS = [
     OpenApiParameter("coverage", number_schema(0.0, MAX_COVERAGE),
                      description="Scale normalized BM25 by (share of query terms matched) to "
                                  "this power (default 0: off)."),
+    OpenApiParameter("facets", {"type": "string", "pattern": choices_pattern(FACETS)},
+                     description=f"Comma-separated facets to count ({', '.join(FACETS)}): "
+                                 "videos per value over the whole result set (every video "
+                                 "the search ranks, on all pages: `total` of them), not the "
+                                 "page. Counted only when asked."),
 ]
 SEARCH_PARAMETER_NAMES = frozenset(parameter.name for parameter in SEARCH_PARAMETERS)
 
@@ -158,6 +164,20 @@ SEARCH_RESULT = {
         "thumbnail": MEDIA_URL_SCHEMA, "moments": {"type": "array", "items": MOMENT_SCHEMA},
     },
 }
+FACET_VALUE = {
+    "type": "object", "required": ["value", "count"],
+    "properties": {"value": {"type": "string"}, "count": {"type": "integer", "minimum": 0},
+                   "label": {"type": "string"},
+                   "min_duration": {"type": "number"},
+                   "max_duration": {"type": "number", "nullable": True}},
+}
+FACETS_SCHEMA = {
+    "type": "object",
+    "description": "Only with facets=: per facet asked for, its values with the number of "
+                   "result-set videos holding each, most frequent first (duration: every "
+                   "bucket in order, with the min_duration/max_duration that select it).",
+    "properties": {name: {"type": "array", "items": FACET_VALUE} for name in FACETS},
+}
 SEARCH_RESPONSE = {
     "type": "object",
     "required": ["query", "k", "page", "total", "fusion", "results"],
@@ -170,6 +190,7 @@ SEARCH_RESPONSE = {
                                   "weights": {"type": "object",
                                               "additionalProperties": {"type": "number"}}}},
         "results": {"type": "array", "items": SEARCH_RESULT},
+        "facets": FACETS_SCHEMA,
         "explain": {"type": "object", "additionalProperties": True},
     },
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -71,6 +71,11 @@ class SearchBackend:
     ) -> list[ScoredSegment]:
         """Run BM25 (when text) and k-NN (per vector field) and fuse them in the backend."""
         raise self.unsupported("server-side fusion")
+
+    def facet_counts(self, video_ids: Sequence[str], names: Sequence[str]
+                     ) -> dict[str, dict[str, int]]:
+        """Count these videos per tag, language and duration bucket (retrieval.facets)."""
+        raise self.unsupported("facet counts")
 
     def vectors_for_video(self, video_id: str, field: str = "text") -> np.ndarray:
         """Return the stored vectors of a video's segments (rows), for recommendations."""

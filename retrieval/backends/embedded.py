@@ -30,7 +30,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,6 +38,7 @@ import numpy as np
 from django.core.exceptions import ImproperlyConfigured
 
 from retrieval.documents import Filters, Hit, IndexReport, SegmentDoc
+from retrieval.facets import DURATION_BUCKETS
 from retrieval.text import query_terms
 
 from .ann import HnswIndex
@@ -571,6 +572,21 @@ class EmbeddedBackend(SearchBackend):
         videos = None if video_filters.is_empty() else self._allowed_videos(video_filters)
         return store.search(vector, k, videos, set(filters.kinds) or None)
 
+    def facet_counts(self, video_ids: Sequence[str], names: Sequence[str]
+                     ) -> dict[str, dict[str, int]]:
+        """Count these videos per tag, language and duration bucket (one row per video)."""
+        counts: dict[str, dict[str, int]] = {name: {} for name in names if name in _FACET_SQL}
+        if not counts or not video_ids:
+            return counts
+        conn = self._conn(self._current())
+        marks = ", ".join("?" * len(video_ids))
+        one_row = ("WITH v AS (SELECT MIN(rowid) AS r FROM docs "  # noqa: S608 (fixed SQL)
+                   f"WHERE video_id IN ({marks}) GROUP BY video_id) ")
+        for name in counts:
+            sql = one_row + _FACET_SQL[name]
+            counts[name] = {str(value): int(n) for value, n in conn.execute(sql, list(video_ids))}
+        return counts
+
     def vectors_for_video(self, video_id: str, field: str = "text") -> np.ndarray:
         """Return the normalized vectors of a video's segments."""
         store = self._store(field)
@@ -681,6 +697,23 @@ class EmbeddedBackend(SearchBackend):
         for conn in getattr(self._local, "conns", {}).values():
             conn.close()
         self._local.conns = {}
+
+
+def _duration_case() -> str:
+    """Return an SQL CASE that names the duration bucket of d.duration."""
+    arms = [f"WHEN d.duration < {float(b.high)!r} THEN '{b.key}'"
+            for b in DURATION_BUCKETS if b.high is not None]
+    return f"CASE {' '.join(arms)} ELSE '{DURATION_BUCKETS[-1].key}' END"
+
+
+_FACET_SQL = {  # each counts one docs row per video (v.r), joined as d
+    "tags": "SELECT t.value, COUNT(*) FROM v JOIN docs d ON d.rowid = v.r, json_each(d.tags) t "
+            "GROUP BY t.value",
+    "language": "SELECT d.language, COUNT(*) FROM v JOIN docs d ON d.rowid = v.r "
+                "WHERE d.language != '' GROUP BY d.language",
+    "duration": f"SELECT {_duration_case()}, COUNT(*) FROM v JOIN docs d ON d.rowid = v.r "  # noqa: S608
+                "GROUP BY 1",
+}
 
 
 def _vector_rows(conn: sqlite3.Connection, field: str, after: int) -> list[tuple]:

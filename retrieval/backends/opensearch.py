@@ -53,7 +53,7 @@ import json
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from contextlib import contextmanager
@@ -69,6 +69,7 @@ from django.core.exceptions import ImproperlyConfigured
 from opensearchpy import exceptions as errors
 
 from retrieval.documents import Filters, Hit, IndexReport, SegmentDoc
+from retrieval.facets import DURATION_BUCKETS, MAX_VALUES
 from retrieval.fusion import FusionSpec, ScoredSegment
 from retrieval.text import query_terms
 
@@ -87,6 +88,16 @@ RANKED = {"sort": [{"_score": "desc"}, {"id": "asc"}], "track_scores": True,
           "_source": ["video_id"]}
 MAX_DIMENSION = 16_000  # the lucene engine's limit
 QUANTIZE_BITS = (0, 7, 1)
+# facet aggregations: distinct videos per tag, language and duration bucket
+VIDEO_COUNT = {"cardinality": {"field": "video_id", "precision_threshold": 40_000}}
+FACET_AGGS = {
+    "tags": {"terms": {"field": "tags", "size": MAX_VALUES, "order": {"videos": "desc"}}},
+    "language": {"terms": {"field": "language", "size": MAX_VALUES,
+                           "order": {"videos": "desc"}}},
+    "duration": {"range": {"field": "duration", "keyed": False, "ranges": [
+        {"key": b.key, **({"from": b.low} if b.low > 0 else {}),
+         **({"to": b.high} if b.high is not None else {})} for b in DURATION_BUCKETS]}},
+}
 # what a rebuild changes on the index it loads, and what it restores before the swap
 LOADING = {"refresh_interval": "-1", "translog.durability": "async",
            "translog.flush_threshold_size": "1gb"}
@@ -612,6 +623,29 @@ class OpenSearchBackend(SearchBackend):
         hits = self._search({"size": k, "query": query, **RANKED}, "k-NN search")
         return [Hit(h["_id"], h["_source"]["video_id"], 2.0 * float(h["_score"]) - 1.0)
                 for h in hits]
+
+    def facet_counts(self, video_ids: Sequence[str], names: Sequence[str]
+                     ) -> dict[str, dict[str, int]]:
+        """Count these videos per tag, language and duration bucket, by aggregations.
+
+        Each bucket counts distinct video ids (cardinality, exact below its precision
+        threshold, which is above any result set's size), since every segment of a video
+        carries the video's tags, language and duration.
+        """
+        aggs = {name: {**FACET_AGGS[name], "aggs": {"videos": VIDEO_COUNT}}
+                for name in names if name in FACET_AGGS}
+        if not aggs or not video_ids:
+            return {name: {} for name in aggs}
+        body = {"size": 0, "query": {"bool": {"filter": [
+            {"terms": {"video_id": list(video_ids)}}]}}, "aggs": aggs}
+        self.ensure_index()
+        with self._calls("facet counts"):
+            response = self.client.search(index=self.read_alias, body=body,
+                                          allow_partial_search_results=False)
+        return {name: {str(b["key"]): int(b["videos"]["value"])
+                       for b in response["aggregations"][name]["buckets"]
+                       if b["videos"]["value"] > 0 and b["key"] != ""}
+                for name in aggs}
 
     def vectors_for_video(self, video_id: str, field: str = "text") -> np.ndarray:
         """Return the normalized vectors of a video's segments."""
