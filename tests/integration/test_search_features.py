@@ -1,0 +1,119 @@
+"""Search API extras: highlighted snippets, facet counts, suggestions and spelling help."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.core.cache import cache
+from django.test import override_settings
+
+from catalog.models import Segment, Video
+from retrieval.backends import reset_backends
+from retrieval.encoders import get_text_encoder
+from retrieval.indexing import index_video
+from tests.conftest import storage_settings
+from tests.integration.test_api import make_video
+
+pytestmark = [pytest.mark.models, pytest.mark.django_db]
+
+ROWS = [
+    ("Active Volcanoes of Iceland", ["geology", "travel"], "en",
+     [(0.0, 8.0, "The volcano erupted and lava flowed into the sea near the village."),
+      (8.0, 70.0, "Volcanic ash closed the airport for three days.")]),
+    ("Fresh Tagliatelle by Hand", ["cooking"], "it",
+     [(0.0, 9.0, "Roll the tagliatelle dough thin and cut it into ribbons."),
+      (9.0, 400.0, "Dry the ribbons on a floured towel before cooking them.")]),
+    ("Fixing a Flat Tire", ["cycling", "repair"], "en",
+     [(0.0, 30.0, "Patch the inner tube of a bicycle tire after finding the puncture.")]),
+]
+
+
+def add_sentences(video: Video, sentences: list[tuple[float, float, str]]) -> None:
+    """Give a video sentence units (what moments are localised over) and re-index it."""
+    vectors = get_text_encoder().encode([text for _, _, text in sentences])
+    Segment.objects.bulk_create([
+        Segment(id=Segment.make_id(video.pk, "sentence", n), video=video, kind="sentence",
+                start=start, end=end, text=text,
+                text_vector=np.asarray(vector, dtype=np.float32).tobytes())
+        for n, ((start, end, text), vector) in enumerate(zip(sentences, vectors, strict=True))])
+    index_video(video)
+
+
+@pytest.fixture(scope="module")
+def shared_catalog(tmp_path_factory, django_db_setup, django_db_blocker) -> dict[str, Video]:
+    root = tmp_path_factory.mktemp("features")
+    with override_settings(**storage_settings(root)), django_db_blocker.unblock():
+        reset_backends()
+        videos = {row[0]: make_video(*row) for row in ROWS}
+        add_sentences(videos["Fresh Tagliatelle by Hand"], [
+            (0.0, 4.0, "Roll the tagliatelle dough thin."), (4.0, 9.0, "Cut it into ribbons."),
+            (9.0, 14.0, "Dry the ribbons on a floured towel before cooking them.")])
+        videos["draft"] = make_video("Volcanology Secrets Draft", ["geology"], "en", [
+            (0.0, 5.0, "An unpublished volcanology lecture about volcanic tremors.")],
+            published=False)
+        yield videos
+        Video.objects.all().delete()
+        reset_backends()
+
+
+@pytest.fixture
+def catalog(shared_catalog) -> dict[str, Video]:
+    cache.clear()
+    return shared_catalog
+
+
+def marks(moment: dict) -> list[str]:
+    return [moment["snippet"][start:end] for start, end in moment["highlights"]]
+
+
+# -- highlights ---------------------------------------------------------------------------
+
+def test_bm25_matches_are_highlighted_in_stemmed_forms(client, catalog):
+    body = client.get("/api/search", {"q": "volcanoes lava"}).json()
+    top = body["results"][0]
+    assert top["title"] == "Active Volcanoes of Iceland"
+    moment = top["moments"][0]
+    assert moment["match"] == "terms"
+    assert {word.lower() for word in marks(moment)} >= {"volcano", "lava"}
+
+
+def test_dense_only_match_highlights_the_best_sentence(client, catalog):
+    body = client.get("/api/search", {"q": "pasta noodles"}).json()
+    top = body["results"][0]
+    assert top["title"] == "Fresh Tagliatelle by Hand"
+    moment = next(m for m in top["moments"] if m["kind"] == "speech")
+    assert moment["match"] == "sentence"
+    assert marks(moment) and marks(moment)[0].endswith(".")
+
+
+# -- facets -------------------------------------------------------------------------------
+
+def test_facets_count_the_whole_result_set_not_the_page(client, catalog):
+    body = client.get("/api/search", {"q": "volcano tire pasta", "k": "1",
+                                      "facets": "tags,language,kind,duration"}).json()
+    assert len(body["results"]) == 1 and body["total"] == 3
+    facets = body["facets"]
+    languages = {v["value"]: v["count"] for v in facets["language"]}
+    assert languages == {"en": 2, "it": 1}  # the unpublished draft is not counted
+    tags = {v["value"]: v["count"] for v in facets["tags"]}
+    assert tags["geology"] == 1 and tags["cooking"] == 1
+    durations = {v["value"]: v["count"] for v in facets["duration"]}
+    assert durations == {"under_1m": 1, "1m_5m": 1, "5m_20m": 1, "over_20m": 0}
+    assert {v["value"] for v in facets["kind"]} >= {"speech"}
+
+
+def test_facets_follow_the_filters(client, catalog):
+    body = client.get("/api/search", {"q": "volcano tire pasta", "language": "en",
+                                      "facets": "language"}).json()
+    assert body["facets"] == {"language": [{"value": "en", "count": body["total"]}]}
+
+
+def test_no_facets_unless_asked(client, catalog):
+    assert "facets" not in client.get("/api/search", {"q": "volcano"}).json()
+
+
+@pytest.mark.parametrize("value", ["colour", "tags,colour", ""])
+def test_unknown_facets_are_400(client, catalog, value):
+    response = client.get("/api/search", {"q": "volcano", "facets": value})
+    assert response.status_code == 400
+    assert "facet" in response.json()["error"]
