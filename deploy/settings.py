@@ -207,6 +207,8 @@ REELSEARCH = {
     "SENTENCE_MIN_SECONDS": float(os.environ.get("REELSEARCH_SENTENCE_MIN_SECONDS", "2.0")),
     "SENTENCE_MAX_SECONDS": float(os.environ.get("REELSEARCH_SENTENCE_MAX_SECONDS", "8.0")),
     "SIGNAL_WINDOW": int(os.environ.get("REELSEARCH_SIGNAL_WINDOW", "150")),
+    # A query term held by fewer segments than this is matched by BM25 with typo tolerance.
+    "TYPO_MAX_DF": int(os.environ.get("REELSEARCH_TYPO_MAX_DF", "2")),
     "MOMENTS_PER_VIDEO": 3,
     "WORK_DIR": os.environ.get("REELSEARCH_WORK_DIR", str(VAR_DIR / "work")),
     "MAX_UPLOAD_BYTES": int(os.environ.get("REELSEARCH_MAX_UPLOAD_BYTES", str(2 * 1024**3))),

@@ -12,10 +12,12 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import snowballstemmer
+
+from .typos import distance
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _STEMMER = snowballstemmer.stemmer("porter")
@@ -52,6 +54,12 @@ def stems(words: Iterable[str]) -> set[str]:
     return {stem(word) for word in words if word}
 
 
-def term_highlights(text: str, wanted: set[str]) -> list[tuple[int, int]]:
-    """Return the [start, end) offsets of the words of text whose stem is wanted."""
-    return [(t.start, t.end) for t in tokens(text) if t.stem in wanted]
+def term_highlights(text: str, wanted: set[str], near: Sequence[tuple[str, int]] = ()
+                    ) -> list[tuple[int, int]]:
+    """Return the [start, end) offsets of the words of text whose stem is wanted.
+
+    ``near`` holds (stem, edits) pairs of typo-tolerant terms: a word whose stem is within
+    that many edits of one is marked too.
+    """
+    return [(t.start, t.end) for t in tokens(text)
+            if t.stem in wanted or any(distance(t.stem, s, e) <= e for s, e in near)]

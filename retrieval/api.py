@@ -68,7 +68,7 @@ NOT_BLANK = r"\S"
 TYPED_SEARCH_PARAMETERS = ("k", "page", "moments", "min_score", "explain", "server_fusion",
                            "min_duration", "max_duration", "published", "profile", "fusion",
                            "normalization", "weights", "rescore", "min_tier", "signals", "kinds",
-                           "rank_constant", "coverage", "facets")
+                           "rank_constant", "coverage", "facets", "typos")
 # A weights value: signal=number pairs, comma-separated (checked again when parsed).
 _SIGNAL = f"({'|'.join(SIGNALS)})"
 _WEIGHT = rf"{_SIGNAL}\s*=\s*\d{{1,6}}(\.\d{{1,6}})?"
@@ -147,6 +147,10 @@ SEARCH_PARAMETERS = [
                                  "videos per value over the whole result set (every video "
                                  "the search ranks, on all pages: `total` of them), not the "
                                  "page. Counted only when asked."),
+    OpenApiParameter("typos", BOOL,
+                     description="Let BM25 match a query term of 5 or more characters within "
+                                 "one edit (two from 9 characters) when its exact form matches "
+                                 "fewer than TYPO_MAX_DF segments (default true)."),
 ]
 SEARCH_PARAMETER_NAMES = frozenset(parameter.name for parameter in SEARCH_PARAMETERS)
 
@@ -191,6 +195,9 @@ SEARCH_RESPONSE = {
                                               "additionalProperties": {"type": "number"}}}},
         "results": {"type": "array", "items": SEARCH_RESULT},
         "facets": FACETS_SCHEMA,
+        "typo_terms": {"type": "array", "items": {"type": "string"},
+                       "description": "Query terms BM25 matched with typo tolerance (only "
+                                      "when there are some)."},
         "explain": {"type": "object", "additionalProperties": True},
     },
 }

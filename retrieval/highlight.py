@@ -8,6 +8,7 @@ offsets into the snippet string, [start, end), in order and never overlapping. P
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .analysis import term_highlights
@@ -49,14 +50,16 @@ def _clip(spans: list[tuple[int, int]], lo: int, hi: int, shift: int,
 
 
 def highlighted_snippet(text: str, wanted: set[str], sentence: str | None = None,
-                        width: int = 180) -> Highlighted:
+                        width: int = 180, near: Sequence[tuple[str, int]] = ()
+                        ) -> Highlighted:
     """Return about `width` characters of text around the match, with what to mark.
 
-    ``wanted`` holds the stems to mark; ``sentence`` is the best unit's text, marked when no
+    ``wanted`` holds the stems to mark and ``near`` the (stem, edits) of typo-tolerant terms
+    (see analysis.term_highlights); ``sentence`` is the best unit's text, marked when no
     wanted word is in the text (a dense-only match).
     """
     text = " ".join(text.split())
-    terms = term_highlights(text, wanted)
+    terms = term_highlights(text, wanted, near)
     span = None if terms else _sentence_span(text, sentence)
     centre = terms[0][0] if terms else (span[0] if span else 0)
     lo, hi = (0, len(text)) if len(text) <= width else _window(len(text), centre, width)

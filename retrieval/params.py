@@ -173,7 +173,8 @@ def parse_request(params: Mapping[str, str], published_default: bool | None = Tr
             min_score=_number(params, "min_score", float),
             min_tier=(params.get("min_tier") or None),
             profile=params.get("profile") or DEFAULT_PROFILE,
-            facets=parse_facets(str(params.get("facets") or "")), **overrides,
+            facets=parse_facets(str(params.get("facets") or "")),
+            typos=bool(_bool(params, "typos", True)), **overrides,
         )
     except ValueError as exc:
         raise ParameterError(str(exc)) from None

@@ -30,7 +30,7 @@ from django.conf import settings
 
 from catalog.models import Segment, SegmentKind, Video
 
-from .analysis import stems
+from .analysis import stem, stems
 from .backends import SearchBackend, get_backend
 from .documents import Filters, Hit
 from .encoders import get_text_encoder, get_visual_encoder, visual_model_name
@@ -53,6 +53,7 @@ from .profiles import get_profile
 from .relevance import cosine, passes, thresholds, tier, tier_rank
 from .rescore import coverage_gate, dual_softmax
 from .text import display_text, query_terms, searchable_text
+from .typos import distance, max_edits, tolerant_terms
 
 SIGNALS = ("bm25", "text", "visual")
 MAX_K = 100
@@ -80,6 +81,7 @@ class SearchRequest:
     profile: str = DEFAULT_PROFILE
     kind_weights: Mapping[str, float] | None = None  # None: the profile's or KIND_WEIGHTS
     facets: tuple[str, ...] = ()  # counts over the whole result set (retrieval/facets.py)
+    typos: bool = True  # BM25 tolerates typos in terms whose exact form matches little
 
     def __post_init__(self) -> None:
         if not self.query.strip():
@@ -139,6 +141,7 @@ class SearchResponse:
     timings_ms: dict[str, float]
     signal_sizes: dict[str, int]
     facets: dict[str, list[dict]] | None = None  # only when the request asks for some
+    fuzzy: tuple[str, ...] = ()  # query terms BM25 matched with typo tolerance
 
 
 def query_vectors(request: SearchRequest, backend: SearchBackend,
@@ -155,8 +158,25 @@ def query_vectors(request: SearchRequest, backend: SearchBackend,
     return vectors
 
 
+def typo_terms(request: SearchRequest, backend: SearchBackend) -> tuple[str, ...]:
+    """Return the query terms BM25 should match with typo tolerance.
+
+    A term qualifies when it is long enough (retrieval/typos.py) and fewer than
+    REELSEARCH['TYPO_MAX_DF'] segments passing the filters hold its exact form.
+    """
+    if not request.typos or "bm25" not in request.signals:
+        return ()
+    eligible = tolerant_terms(query_terms(request.query))
+    if not eligible:
+        return ()
+    floor = int(settings.REELSEARCH.get("TYPO_MAX_DF", 2))
+    counts = backend.term_counts(eligible, request.filters, cap=floor)
+    return tuple(term for term in eligible if counts.get(term, 0) < floor)
+
+
 def run_signals(request: SearchRequest, backend: SearchBackend, vectors: dict[str, np.ndarray],
-                timer: Callable[[str], None]) -> dict[str, list[Hit]]:
+                timer: Callable[[str], None], fuzzy: tuple[str, ...] = ()
+                ) -> dict[str, list[Hit]]:
     """Ask the backend for each requested signal's top window."""
     window = settings.REELSEARCH["SIGNAL_WINDOW"]
     hits: dict[str, list[Hit]] = {}
@@ -164,7 +184,7 @@ def run_signals(request: SearchRequest, backend: SearchBackend, vectors: dict[st
         hits[name] = backend.knn(name, vector, window, request.filters)
         timer("knn" if name == "text" else f"knn_{name}")
     if "bm25" in request.signals:
-        hits["bm25"] = backend.bm25(request.query, window, request.filters)
+        hits["bm25"] = backend.bm25(request.query, window, request.filters, fuzzy)
         timer("bm25")
     return hits
 
@@ -185,11 +205,12 @@ def uses_server_fusion(request: SearchRequest, backend: SearchBackend) -> bool:
 
 def fuse_on_backend(request: SearchRequest, backend: SearchBackend,
                     vectors: dict[str, np.ndarray],
-                    timer: Callable[[str], None]) -> list[ScoredSegment]:
+                    timer: Callable[[str], None], fuzzy: tuple[str, ...] = ()
+                    ) -> list[ScoredSegment]:
     """Let the backend run and fuse every signal (one window each)."""
     text = request.query if "bm25" in request.signals else ""
     fused = backend.hybrid(text, vectors, settings.REELSEARCH["SIGNAL_WINDOW"],
-                           request.filters, request.fusion)
+                           request.filters, request.fusion, fuzzy)
     timer("hybrid")
     return fused
 
@@ -251,16 +272,19 @@ def search(request: SearchRequest) -> SearchResponse:
     request = resolve(request)
     backend = get_backend(request.backend)
     vectors = query_vectors(request, backend, timer)
+    fuzzy = typo_terms(request, backend)
+    if fuzzy:
+        timer("typos")
     relevance: dict[str, float] = {}
     if uses_server_fusion(request, backend):
-        fused = fuse_on_backend(request, backend, vectors, timer)
+        fused = fuse_on_backend(request, backend, vectors, timer, fuzzy)
         sizes = {"hybrid": len(fused)}
     else:
-        hits = run_signals(request, backend, vectors, timer)
+        hits = run_signals(request, backend, vectors, timer, fuzzy)
         relevance = best_similarity(hits.get("text", []))
         gates = {}
         if request.fusion.coverage > 0 and hits.get("bm25"):
-            gates["bm25"] = coverage_gate(bm25_coverage(hits["bm25"], request.query),
+            gates["bm25"] = coverage_gate(bm25_coverage(hits["bm25"], request.query, fuzzy),
                                           request.fusion.coverage)
             timer("coverage")
         if request.fusion.rescore == "dual_softmax" and hits.get("text"):
@@ -280,10 +304,10 @@ def search(request: SearchRequest) -> SearchResponse:
         timer("facets")
     offset = (request.page - 1) * request.k
     results = hydrate(videos[offset:offset + request.k], request, vectors.get("text"),
-                      relevance)
+                      relevance, near=[(stem(t), max_edits(t)) for t in fuzzy])
     timer("hydrate")
     timings["total"] = round(sum(timings.values()), 2)
-    return SearchResponse(request, results, len(videos), timings, sizes, facets)
+    return SearchResponse(request, results, len(videos), timings, sizes, facets, fuzzy)
 
 
 def facet_summary(backend: SearchBackend, videos: list[VideoResult],
@@ -338,14 +362,35 @@ def dual_softmax_hits(hits: list[Hit], temperature: float = 0.05) -> list[Hit]:
     return sorted(rescored, key=lambda h: -h.score)
 
 
-def bm25_coverage(hits: list[Hit], query: str) -> dict[str, float]:
-    """Return the share of the query's terms (crudely stemmed) each BM25 hit's text holds."""
-    patterns = term_patterns(query_terms(query))
+def bm25_coverage(hits: list[Hit], query: str, fuzzy: tuple[str, ...] = ()
+                  ) -> dict[str, float]:
+    """Return the share of the query's terms (crudely stemmed) each BM25 hit's text holds.
+
+    A typo-tolerant term (``fuzzy``) counts as held by a text with a word near it.
+    """
+    terms = query_terms(query)
+    patterns = term_patterns([t for t in terms if t not in fuzzy])
+    near = [(stem(t), max_edits(t)) for t in terms if t in fuzzy]
     floor = concept_floor()
     rows = Segment.objects.filter(pk__in=[h.segment_id for h in hits]).values_list(
         "id", "kind", "text")
-    return {sid: term_overlap(searchable_text(kind, text, floor), patterns)
+    return {sid: typo_overlap(searchable_text(kind, text, floor), patterns, near, len(terms))
             for sid, kind, text in rows}
+
+
+def typo_overlap(text: str, patterns: list, near: list[tuple[str, int]], total: int) -> float:
+    """Return the share of total query terms a text holds, exactly or (near) within edits."""
+    if not near:
+        return term_overlap(text, patterns)
+    held = term_overlap(text, patterns) * len(patterns) if patterns else 0.0
+    held += sum(1 for _ in near_words(text, near))
+    return held / total if total else 0.0
+
+
+def near_words(text: str, near: list[tuple[str, int]]) -> list[str]:
+    """Return the typo-tolerant stems that some word of text is near."""
+    words = stems(query_terms(text))
+    return [s for s, edits in near if any(distance(w, s, edits) <= edits for w in words)]
 
 
 def best_similarity(text_hits: list[Hit]) -> dict[str, float]:
@@ -366,13 +411,13 @@ def best_similarity(text_hits: list[Hit]) -> dict[str, float]:
 
 def hydrate(page: list[VideoResult], request: SearchRequest, query: np.ndarray | None = None,
             relevance: Mapping[str, float] | None = None,
-            wanted: set[str] | None = None) -> list[VideoMatch]:
+            near: list[tuple[str, int]] | None = None) -> list[VideoMatch]:
     """Attach catalog rows, segment texts, localised moments and relevance to a page.
 
-    ``wanted`` holds the stems snippets highlight (default: the query terms').
+    Snippets highlight the query terms' stems and words near the ``near`` (stem, edits).
     """
     relevance = relevance or {}
-    wanted = stems(query_terms(request.query)) if wanted is None else wanted
+    wanted = (stems(query_terms(request.query)), tuple(near or ()))
     videos = {str(v.pk): v for v in Video.objects.filter(pk__in=[r.video_id for r in page])}
     segment_ids = [m.segment_id for result in page for m in result.moments]
     segments = Segment.objects.only("id", "kind", "start", "end", "text",
@@ -437,7 +482,7 @@ def localized_moment(units: list[_Unit], text: str, query: np.ndarray | None
 
 def _moments(result: VideoResult, segments: dict[str, Segment], request: SearchRequest,
              query: np.ndarray | None, found: tuple[Localized, str, str] | None,
-             wanted: set[str]) -> list[Moment]:
+             wanted: tuple[set[str], tuple]) -> list[Moment]:
     floor = concept_floor()
     texts: dict[str, tuple[str, str, float | None]] = {}  # id -> (kind, text, relevance)
     spans = []
@@ -480,13 +525,13 @@ def _place_localized(spans: list[Span], found: tuple[Localized, str, str] | None
 
 
 def _moment(span: Span, texts: dict, explained: dict, request: SearchRequest,
-            wanted: set[str]) -> Moment:
+            wanted: tuple[set[str], tuple]) -> Moment:
     kind, text, relevance, segment_id, sentence = texts[span.segment_id]
     explain = None
     if request.explain and span.segment_id in explained:
         explain = _explain(explained[span.segment_id])
     rel = None if relevance is None else round(relevance, 6)
-    shown = highlighted_snippet(text, wanted, sentence)
+    shown = highlighted_snippet(text, wanted[0], sentence, near=wanted[1])
     return Moment(segment_id, kind, span.start, span.end, shown.text, span.score, explain, rel,
                   tier(rel), shown.highlights, shown.match)
 

@@ -47,6 +47,8 @@ def response_json(response: SearchResponse) -> dict:
                    "weights": dict(request.fusion.weights)},
         "results": [match_json(match, frames) for match in response.results],
     }
+    if response.fuzzy:
+        data["typo_terms"] = list(response.fuzzy)
     if response.facets is not None:
         data["facets"] = response.facets
     if request.explain:

@@ -37,9 +37,11 @@ from pathlib import Path
 import numpy as np
 from django.core.exceptions import ImproperlyConfigured
 
+from retrieval.analysis import stem
 from retrieval.documents import Filters, Hit, IndexReport, SegmentDoc
 from retrieval.facets import DURATION_BUCKETS
 from retrieval.text import query_terms
+from retrieval.typos import candidates, max_edits
 
 from .ann import HnswIndex
 from .ann import available as ann_available
@@ -66,6 +68,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS docs_fts USING fts5(
     text, content='docs', content_rowid='rowid',
     tokenize='porter unicode61 remove_diacritics 2'
 );
+CREATE VIRTUAL TABLE IF NOT EXISTS docs_vocab USING fts5vocab(docs_fts, 'row');
 CREATE TABLE IF NOT EXISTS vectors (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     segment_id TEXT NOT NULL,
@@ -270,6 +273,7 @@ class EmbeddedBackend(SearchBackend):
         self._stores: dict[str, VectorStore] = {}
         self._loaded: tuple[str, str] | None = None  # (file name, generation)
         self._allowed_cache: dict[tuple, set[str]] = {}
+        self._vocabulary: tuple[tuple | None, dict[int, list[tuple[str, int]]]] = (None, {})
         self._flock_fd: int | None = None  # the open .lock while this instance holds it
         self._flock_mode = 0  # fcntl.LOCK_SH or fcntl.LOCK_EX while held
 
@@ -545,12 +549,19 @@ class EmbeddedBackend(SearchBackend):
         """Return the number of stored segments."""
         return self._conn(self._current()).execute("SELECT COUNT(*) FROM docs").fetchone()[0]
 
-    def bm25(self, text: str, k: int, filters: Filters = Filters()) -> list[Hit]:
-        """Rank segments with SQLite's FTS5 bm25(), restricted by filters in the same query."""
+    def bm25(self, text: str, k: int, filters: Filters = Filters(),
+             fuzzy: Sequence[str] = ()) -> list[Hit]:
+        """Rank segments with SQLite's FTS5 bm25(), restricted by filters in the same query.
+
+        A term in ``fuzzy`` also matches the index's terms (Porter stems, from fts5vocab)
+        within its edit budget of its stem: they join the query as alternatives.
+        """
         terms = query_terms(text)
         if not terms or k <= 0:
             return []
-        match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+        alternatives = [word for term in terms if term in fuzzy
+                        for word in self._near_terms(term)]
+        match = " OR ".join(_quoted(term) for term in dict.fromkeys(terms + alternatives))
         where, args = _filter_sql(filters)
         sql = (  # `where` holds only fixed clauses with ? placeholders
             "SELECT d.id, d.video_id, -bm25(docs_fts) AS score FROM docs_fts "  # noqa: S608
@@ -562,6 +573,45 @@ class EmbeddedBackend(SearchBackend):
         except sqlite3.OperationalError as exc:
             raise BackendUnavailable(f"BM25 query failed: {exc}") from exc
         return [Hit(segment_id, video_id, float(score)) for segment_id, video_id, score in rows]
+
+    def term_counts(self, terms: Sequence[str], filters: Filters = Filters(),
+                    cap: int = 10) -> dict[str, int]:
+        """Return how many segments (passing filters) hold each term, counted up to cap."""
+        where, args = _filter_sql(filters)
+        sql = ("SELECT COUNT(*) FROM (SELECT 1 FROM docs_fts "  # noqa: S608 (fixed clauses)
+               "JOIN docs d ON d.rowid = docs_fts.rowid "
+               f"WHERE docs_fts MATCH ? {where} LIMIT ?)")
+        conn = self._conn(self._current())
+        try:
+            return {term: int(conn.execute(sql, (_quoted(term), *args, cap)).fetchone()[0])
+                    for term in terms}
+        except sqlite3.OperationalError as exc:
+            raise BackendUnavailable(f"term count failed: {exc}") from exc
+
+    def _near_terms(self, term: str) -> list[str]:
+        """Return the index terms within the term's edit budget of its stem, most common first.
+
+        Only stems that the porter tokenizer leaves as they are can be asked for (a MATCH
+        string is stemmed again).
+        """
+        edits, own = max_edits(term), stem(term)
+        by_length = self._vocabulary_by_length()
+        nearby = [entry for n in range(len(own) - edits, len(own) + edits + 1)
+                  for entry in by_length.get(n, ())]
+        return [word for word in candidates(own, nearby, edits) if stem(word) == word]
+
+    def _vocabulary_by_length(self) -> dict[int, list[tuple[str, int]]]:
+        """Return the index's (term, document count) pairs by length, cached per generation."""
+        current = self._current()
+        conn = self._conn(current)
+        generation = conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]
+        key = (current, generation)
+        if self._vocabulary[0] != key:
+            by_length: dict[int, list[tuple[str, int]]] = {}
+            for term, count in conn.execute("SELECT term, doc FROM docs_vocab"):
+                by_length.setdefault(len(term), []).append((term, int(count)))
+            self._vocabulary = (key, by_length)
+        return self._vocabulary[1]
 
     def knn(
         self, field: str, vector: np.ndarray, k: int, filters: Filters = Filters()
@@ -722,6 +772,11 @@ def _vector_rows(conn: sqlite3.Connection, field: str, after: int) -> list[tuple
         "JOIN docs d ON d.id = v.segment_id WHERE v.field = ? AND v.seq > ? ORDER BY v.seq",
         (field, after),
     ).fetchall()
+
+
+def _quoted(term: str) -> str:
+    """Return a term as an FTS5 string (no operator or column syntax inside)."""
+    return '"' + term.replace('"', '""') + '"'
 
 
 def _bump(conn: sqlite3.Connection) -> None:

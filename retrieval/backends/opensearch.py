@@ -72,6 +72,7 @@ from retrieval.documents import Filters, Hit, IndexReport, SegmentDoc
 from retrieval.facets import DURATION_BUCKETS, MAX_VALUES
 from retrieval.fusion import FusionSpec, ScoredSegment
 from retrieval.text import query_terms
+from retrieval.typos import MAX_EXPANSIONS, max_edits
 
 from .base import BackendUnavailable, SearchBackend, invalid_document
 from .opensearch_client import build_client
@@ -582,18 +583,49 @@ class OpenSearchBackend(SearchBackend):
             return int(self.client.count(index=self.read_alias)["count"])
 
     @staticmethod
-    def _match(terms: list[str], filters: dict | None) -> dict:
-        match = {"match": {"text": {"query": " ".join(terms)}}}
+    def _match(terms: list[str], filters: dict | None, fuzzy: Sequence[str] = ()) -> dict:
+        """Build the BM25 query: any of the terms; those in fuzzy within their edit budget.
+
+        A fuzzy term gets a clause of its own (fuzziness from retrieval.typos, on the query
+        term's length); the others share one match, so their scores add up as before.
+        """
+        exact = [term for term in terms if term not in fuzzy]
+        clauses = [{"match": {"text": {"query": " ".join(exact)}}}] if exact else []
+        clauses += [{"match": {"text": {"query": term, "fuzziness": max_edits(term),
+                                        "prefix_length": 0, "max_expansions": MAX_EXPANSIONS,
+                                        "fuzzy_transpositions": True}}}
+                    for term in terms if term in fuzzy]
+        match = clauses[0] if len(clauses) == 1 else {"bool": {"should": clauses,
+                                                               "minimum_should_match": 1}}
         return {"bool": {"must": [match], "filter": [filters]}} if filters else match
 
-    def bm25(self, text: str, k: int, filters: Filters = Filters()) -> list[Hit]:
+    def bm25(self, text: str, k: int, filters: Filters = Filters(),
+             fuzzy: Sequence[str] = ()) -> list[Hit]:
         """Rank segments by BM25 over the English-analyzed text, filtered in the same query."""
         terms = query_terms(text)
         if not terms or k <= 0:
             return []
-        body = {"size": k, "query": self._match(terms, filter_query(filters)), **RANKED}
+        body = {"size": k, "query": self._match(terms, filter_query(filters), fuzzy), **RANKED}
         return [Hit(h["_id"], h["_source"]["video_id"], float(h["_score"]))
                 for h in self._search(body, "BM25 search")]
+
+    def term_counts(self, terms: Sequence[str], filters: Filters = Filters(),
+                    cap: int = 10) -> dict[str, int]:
+        """Return how many segments (passing filters) hold each term: one filter agg each."""
+        if not terms:
+            return {}
+        where = filter_query(filters)
+        body: dict = {"size": 0, "track_total_hits": False, "aggs": {
+            f"t{n}": {"filter": {"match": {"text": {"query": term}}}}
+            for n, term in enumerate(terms)}}
+        if where:
+            body["query"] = where
+        self.ensure_index()
+        with self._calls("term counts"):
+            response = self.client.search(index=self.read_alias, body=body,
+                                          allow_partial_search_results=False)
+        aggs = response["aggregations"]
+        return {term: min(cap, int(aggs[f"t{n}"]["doc_count"])) for n, term in enumerate(terms)}
 
     def _knn_query(self, field: str, vector: np.ndarray, k: int, filters: dict | None) -> dict:
         """Build a k-NN query on a vector field with the filters inside it.
@@ -719,7 +751,7 @@ class OpenSearchBackend(SearchBackend):
 
     def hybrid(
         self, text: str, vectors: Mapping[str, np.ndarray], k: int, filters: Filters,
-        spec: FusionSpec,
+        spec: FusionSpec, fuzzy: Sequence[str] = (),
     ) -> list[ScoredSegment]:
         """Fuse BM25 (when text has terms) and k-NN per vector field on the server.
 
@@ -734,7 +766,7 @@ class OpenSearchBackend(SearchBackend):
             return []
         where = filter_query(filters)
         terms = query_terms(text) if text else []
-        names, queries = (["bm25"], [self._match(terms, where)]) if terms else ([], [])
+        names, queries = (["bm25"], [self._match(terms, where, fuzzy)]) if terms else ([], [])
         for field in sorted(vectors, key=lambda f: (f not in SIGNAL_ORDER, f)):
             if field in self.dimensions and np.any(vectors[field]):
                 names.append(field)
