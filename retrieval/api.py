@@ -55,6 +55,7 @@ from .recommend import DEFAULT_DIVERSITY, Recommendation, recommend_for_user, si
 from .relevance import TIERS
 from .search import MAX_K, SIGNALS, search
 from .serialize import response_json
+from .suggest import current_index
 
 MAX_RECOMMENDATIONS = 50
 MAX_USER_ID = 120
@@ -195,6 +196,10 @@ SEARCH_RESPONSE = {
                                               "additionalProperties": {"type": "number"}}}},
         "results": {"type": "array", "items": SEARCH_RESULT},
         "facets": FACETS_SCHEMA,
+        "did_you_mean": {"type": "string", "nullable": True,
+                         "description": "The query spelt as the catalog spells it, when no "
+                                        "result is a high-tier match and some query word "
+                                        "is in no published video but a near one is."},
         "typo_terms": {"type": "array", "items": {"type": "string"},
                        "description": "Query terms BM25 matched with typo tolerance (only "
                                       "when there are some)."},
@@ -229,6 +234,56 @@ def search_view(request: Request) -> Response:
         return Response(response_json(search(search_request)))
     except BackendUnavailable as exc:
         return Response({"error": f"The search index is unavailable: {exc}"}, status=503)
+
+
+MAX_SUGGESTIONS = 20
+MAX_SUGGEST_QUERY = 100
+SUGGEST_PARAMETERS = [
+    OpenApiParameter("q", {"type": "string", "minLength": 1, "maxLength": MAX_SUGGEST_QUERY,
+                           "pattern": NOT_BLANK}, required=True,
+                     description="What the user has typed so far; its last word may be "
+                                 f"partial (at most {MAX_SUGGEST_QUERY} characters)."),
+    OpenApiParameter("k", int_schema(1, MAX_SUGGESTIONS),
+                     description=f"How many suggestions (1-{MAX_SUGGESTIONS}, default 8)."),
+]
+SUGGEST_RESPONSE = {
+    "type": "object", "required": ["query", "suggestions"],
+    "properties": {
+        "query": {"type": "string"},
+        "suggestions": {"type": "array", "items": {
+            "type": "object", "required": ["text", "source", "videos", "video_id"],
+            "properties": {
+                "text": {"type": "string"},
+                "source": {"type": "string", "enum": ["title", "tag", "phrase"]},
+                "videos": {"type": "integer", "minimum": 1,
+                           "description": "Published videos that hold it."},
+                "video_id": {"type": "string", "format": "uuid", "nullable": True,
+                             "description": "The video of a title held by one video."}}}},
+    },
+}
+
+
+@extend_schema(parameters=SUGGEST_PARAMETERS,
+               responses={200: OpenApiResponse(SUGGEST_RESPONSE,
+                                               description="Completions, best first."),
+                          **error_responses(400, 401, 429)})
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def suggest_view(request: Request) -> Response:
+    """Complete a partly typed query from published titles, tags and transcript phrases."""
+    params = request.query_params
+    reject_unknown(params, frozenset({"q", "k"}))
+    reject_empty(params, ("k",))
+    query = str(params.get("q") or "")
+    if not query.strip():
+        raise ParameterError("q is empty: pass the text typed so far.")
+    if len(query) > MAX_SUGGEST_QUERY:
+        raise ParameterError(f"q must be at most {MAX_SUGGEST_QUERY} characters.")
+    k = int_param(params, "k", 8, 1, MAX_SUGGESTIONS)
+    found = current_index().suggest(query, k)
+    return Response({"query": query, "suggestions": [
+        {"text": s.text, "source": s.source, "videos": s.videos, "video_id": s.video_id}
+        for s in found]})
 
 
 def _recommendations_json(picks: list[Recommendation], request: Request) -> list[dict]:

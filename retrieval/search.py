@@ -52,6 +52,7 @@ from .profiles import DEFAULT as DEFAULT_PROFILE
 from .profiles import get_profile
 from .relevance import cosine, passes, thresholds, tier, tier_rank
 from .rescore import coverage_gate, dual_softmax
+from .suggest import current_index
 from .text import display_text, query_terms, searchable_text
 from .typos import distance, max_edits, tolerant_terms
 
@@ -82,6 +83,7 @@ class SearchRequest:
     kind_weights: Mapping[str, float] | None = None  # None: the profile's or KIND_WEIGHTS
     facets: tuple[str, ...] = ()  # counts over the whole result set (retrieval/facets.py)
     typos: bool = True  # BM25 tolerates typos in terms whose exact form matches little
+    spelling: bool = True  # offer a corrected query when no result is a high-tier match
 
     def __post_init__(self) -> None:
         if not self.query.strip():
@@ -142,6 +144,7 @@ class SearchResponse:
     signal_sizes: dict[str, int]
     facets: dict[str, list[dict]] | None = None  # only when the request asks for some
     fuzzy: tuple[str, ...] = ()  # query terms BM25 matched with typo tolerance
+    did_you_mean: str | None = None  # the query spelt as the catalog spells it
 
 
 def query_vectors(request: SearchRequest, backend: SearchBackend,
@@ -306,8 +309,22 @@ def search(request: SearchRequest) -> SearchResponse:
     results = hydrate(videos[offset:offset + request.k], request, vectors.get("text"),
                       relevance, near=[(stem(t), max_edits(t)) for t in fuzzy])
     timer("hydrate")
+    correction = None
+    if request.spelling and request.page == 1 and not any(r.tier == "high" for r in results):
+        correction = did_you_mean(request.query)
+        timer("spelling")
     timings["total"] = round(sum(timings.values()), 2)
-    return SearchResponse(request, results, len(videos), timings, sizes, facets, fuzzy)
+    return SearchResponse(request, results, len(videos), timings, sizes, facets, fuzzy,
+                          correction)
+
+
+def did_you_mean(query: str) -> str | None:
+    """Return the query with words no published video holds respelt, or None.
+
+    Never waits for the vocabulary: until it is built (in the background) there is none.
+    """
+    index = current_index(block=False)
+    return index.correct(query) if index is not None else None
 
 
 def facet_summary(backend: SearchBackend, videos: list[VideoResult],

@@ -47,6 +47,8 @@ def response_json(response: SearchResponse) -> dict:
                    "weights": dict(request.fusion.weights)},
         "results": [match_json(match, frames) for match in response.results],
     }
+    if response.did_you_mean:
+        data["did_you_mean"] = response.did_you_mean
     if response.fuzzy:
         data["typo_terms"] = list(response.fuzzy)
     if response.facets is not None:

@@ -117,3 +117,56 @@ def test_unknown_facets_are_400(client, catalog, value):
     response = client.get("/api/search", {"q": "volcano", "facets": value})
     assert response.status_code == 400
     assert "facet" in response.json()["error"]
+
+
+# -- suggestions and did you mean ---------------------------------------------------------
+
+def suggested(client, q: str, **params) -> list[str]:
+    response = client.get("/api/suggest", {"q": q, **params})
+    assert response.status_code == 200, response.content
+    return [s["text"] for s in response.json()["suggestions"]]
+
+
+def test_suggest_completes_titles_tags_and_phrases(client, catalog):
+    assert suggested(client, "vol")[0] == "Active Volcanoes of Iceland"
+    assert "cooking" in suggested(client, "coo")
+    assert "Fresh Tagliatelle by Hand" in suggested(client, "tagl")
+
+
+def test_suggest_never_shows_unpublished_videos(client, catalog, settings):
+    found = suggested(client, "volcanolog") + suggested(client, "secr")
+    assert found == []  # the draft's title and words stay private
+    assert "Volcanology" not in str(client.get("/api/search", {"q": "volcanolgy"}).json()
+                                    .get("did_you_mean"))
+
+
+@pytest.mark.parametrize("params", [{"q": ""}, {"q": "   "}, {"q": "vol", "k": "0"},
+                                    {"q": "vol", "k": "many"}, {"q": "v" * 101},
+                                    {"q": "vol", "limit": "3"}, {"q": "vol", "k": ""}])
+def test_bad_suggest_parameters_are_400(client, catalog, params):
+    response = client.get("/api/suggest", params)
+    assert response.status_code == 400
+    assert response.json()["error"]
+
+
+def test_did_you_mean_respells_unknown_words(client, catalog):
+    # BM25 alone rates no result a high-tier match (relevance needs the text signal).
+    body = client.get("/api/search", {"q": "fixing a flat tirre on a bicyle",
+                                      "signals": "bm25"}).json()
+    assert body["did_you_mean"] == "fixing a flat tire on a bicycle"
+
+
+def test_no_correction_when_every_word_is_known(client, catalog):
+    assert "did_you_mean" not in client.get("/api/search", {"q": "airport ash",
+                                                            "signals": "bm25"}).json()
+
+
+def test_typo_terms_reach_bm25_and_highlights(client, catalog):
+    body = client.get("/api/search", {"q": "tagliatele ribbins", "signals": "bm25"}).json()
+    assert body["typo_terms"] == ["ribbins"]  # tagliatele: Porter already matches it
+    top = body["results"][0]
+    assert top["title"] == "Fresh Tagliatelle by Hand"
+    assert "ribbons" in [w.lower() for m in top["moments"] for w in marks(m)]
+    assert client.get("/api/search", {"q": "ribbins", "signals": "bm25"}).json()["results"]
+    exact = client.get("/api/search", {"q": "ribbins", "signals": "bm25", "typos": "false"})
+    assert exact.json()["results"] == []
