@@ -34,6 +34,8 @@ class Token:
 
 def fold(word: str) -> str:
     """Return a word lowercased with its diacritics removed ("Crème" -> "creme")."""
+    if word.isascii():
+        return word.lower()
     decomposed = unicodedata.normalize("NFKD", word.lower())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 

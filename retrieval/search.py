@@ -311,20 +311,28 @@ def search(request: SearchRequest) -> SearchResponse:
     timer("hydrate")
     correction = None
     if request.spelling and request.page == 1 and not any(r.tier == "high" for r in results):
-        correction = did_you_mean(request.query)
+        correction = did_you_mean(request.query, backend)
         timer("spelling")
     timings["total"] = round(sum(timings.values()), 2)
     return SearchResponse(request, results, len(videos), timings, sizes, facets, fuzzy,
                           correction)
 
 
-def did_you_mean(query: str) -> str | None:
+def did_you_mean(query: str, backend: SearchBackend) -> str | None:
     """Return the query with words no published video holds respelt, or None.
 
-    Never waits for the vocabulary: until it is built (in the background) there is none.
+    The index (not the sampled vocabulary) says which words are unknown. Never waits for
+    the vocabulary: until it is built (in the background) there is no correction.
     """
     index = current_index(block=False)
-    return index.correct(query) if index is not None else None
+    if index is None:
+        return None
+
+    def unknown(words: list[str]) -> set[str]:
+        counts = backend.term_counts(words, Filters(published=True), cap=1)
+        return {word for word in words if counts.get(word, 0) == 0}
+
+    return index.correct(query, unknown)
 
 
 def facet_summary(backend: SearchBackend, videos: list[VideoResult],

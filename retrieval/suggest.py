@@ -20,6 +20,8 @@ from catalog.models import Segment, SegmentKind, Video
 
 from .suggestions import SuggestionIndex
 
+MAX_SAMPLED = 5_000  # spoken segments read for phrases and the vocabulary
+
 _lock = threading.Lock()
 _state: dict[str, object] = {"index": None, "version": None, "checked": 0.0,
                              "building": None}
@@ -40,9 +42,11 @@ def build_index() -> SuggestionIndex:
     videos = list(_published().values_list("id", "title", "tags"))
     titles = [(str(pk), title) for pk, title, _ in videos if title]
     tags = [(str(pk), str(tag)) for pk, _, video_tags in videos for tag in video_tags or []]
-    spoken = (Segment.objects.filter(video__published=True, kind=SegmentKind.SPEECH)
-              .values_list("video_id", "text").iterator(chunk_size=2000))
-    return SuggestionIndex.build(titles, tags, ((str(v), text) for v, text in spoken))
+    rows = Segment.objects.filter(video__published=True, kind=SegmentKind.SPEECH)
+    step = max(1, -(-rows.count() // MAX_SAMPLED))
+    spoken = rows.order_by("pk").values_list("video_id", "text").iterator(chunk_size=2000)
+    sample = ((str(v), text) for n, (v, text) in enumerate(spoken) if n % step == 0)
+    return SuggestionIndex.build(titles, tags, sample)
 
 
 def _rebuild(version: tuple) -> None:

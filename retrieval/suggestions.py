@@ -7,7 +7,9 @@ typed text is a prefix of it or of the part of it that starts at one of its word
 ("vol" finds "Active Volcanoes of Iceland"). Ranking: the source (title, tag, phrase),
 then how many videos hold it, then a match at its very start, then shorter first.
 
-The same texts give the vocabulary "did you mean" corrects against: a query word that no
+Transcripts are read from an even sample of at most MAX_SAMPLED (5,000) spoken segments, so
+the index builds in seconds on a large catalog; repeated phrases survive sampling. The same
+texts give the vocabulary "did you mean" corrects against: a query word that no
 published video holds is replaced by the most frequent catalog word within its edit budget
 (retrieval/typos.py), found through a symmetric-deletion index.
 
@@ -21,9 +23,8 @@ import bisect
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from itertools import combinations
 
 import numpy as np
 
@@ -33,7 +34,7 @@ from .typos import distance, max_edits
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 SOURCE_WEIGHTS = {"title": 3.0, "tag": 2.0, "phrase": 1.0}
-MAX_PHRASES = 50_000
+MAX_PHRASES = 20_000
 MIN_PHRASE_COUNT = 2
 MAX_PREFIX = 100  # characters of typed text that are matched
 
@@ -64,22 +65,33 @@ def phrases(texts: Iterable[tuple[str, str]], limit: int = MAX_PHRASES) -> list[
 
     ``texts`` holds (video id, transcript text) pairs.
     """
-    said: Counter[str] = Counter()
-    where: dict[str, set[str]] = {}
+    said: Counter[tuple[str, ...]] = Counter()
+    videos: Counter[tuple[str, ...]] = Counter()
+    seen: dict[str, set[tuple[str, ...]]] = {}
     for video_id, text in texts:
         words = [fold(w) for w in _WORD.findall(text)]
-        for n in (1, 2, 3):
-            for i in range(len(words) - n + 1):
-                gram = words[i:i + n]
-                if gram[0] in STOPWORDS or gram[-1] in STOPWORDS or len(gram[0]) < 3 \
-                        or (n == 1 and len(gram[0]) < 4) or gram[-1].isdigit():
-                    continue
-                phrase = " ".join(gram)
-                said[phrase] += 1
-                where.setdefault(phrase, set()).add(video_id)
-    kept = [(p, len(where[p]), c) for p, c in said.items() if c >= MIN_PHRASE_COUNT]
+        grams = [g for g in _grams(words) if _phrase_like(g)]
+        said.update(grams)
+        own = seen.setdefault(video_id, set())
+        fresh = set(grams) - own
+        own |= fresh
+        videos.update(fresh)
+    kept = [(g, videos[g], c) for g, c in said.items() if c >= MIN_PHRASE_COUNT]
     kept.sort(key=lambda row: (-row[1], -row[2], row[0]))
-    return [(p, v) for p, v, _ in kept[:limit]]
+    return [(" ".join(g), v) for g, v, _ in kept[:limit]]
+
+
+def _grams(words: list[str]) -> Iterable[tuple[str, ...]]:
+    yield from ((w,) for w in words)
+    yield from zip(words, words[1:], strict=False)
+    yield from zip(words, words[1:], words[2:], strict=False)
+
+
+def _phrase_like(gram: tuple[str, ...]) -> bool:
+    """Return True for n-grams worth suggesting: no stopword at either end, no number last."""
+    first, last = gram[0], gram[-1]
+    return (first not in STOPWORDS and last not in STOPWORDS and len(first) >= 3
+            and (len(gram) > 1 or len(first) >= 4) and not last.isdigit())
 
 
 class SuggestionIndex:
@@ -155,13 +167,22 @@ class SuggestionIndex:
                     break
         return found
 
-    def correct(self, query: str) -> str | None:
-        """Return the query with its unknown words spelt as the catalog spells them, or None."""
+    def correct(self, query: str, unknown: Callable[[list[str]], set[str]] | None = None
+                ) -> str | None:
+        """Return the query with its unknown words spelt as the catalog spells them, or None.
+
+        ``unknown`` says which of some words no published video holds (default: those not in
+        the index's vocabulary, which may be built from a sample of the transcripts).
+        """
+        matches = [m for m in _WORD.finditer(query)
+                   if max_edits(m.group()) and not m.group().isdigit()
+                   and fold(m.group()) not in STOPWORDS]
+        words = [fold(m.group()) for m in matches]
+        missing = unknown(words) if unknown else {w for w in words if w not in self.vocabulary}
         changed = False
         out, last = [], 0
-        for match in _WORD.finditer(query):
-            word = fold(match.group())
-            if word in self.vocabulary or word in STOPWORDS or word.isdigit():
+        for match, word in zip(matches, words, strict=True):
+            if word not in missing:
                 continue
             better = self.nearest(word)
             if better:
@@ -188,10 +209,10 @@ def _video_words(pairs: Iterable[tuple[str, str]]) -> Iterable[tuple[str, set[st
 
 def _deletes(word: str, edits: int) -> set[str]:
     """Return the word and every string made from it by deleting up to `edits` letters."""
-    found = {word}
-    for n in range(1, min(edits, len(word) - 1) + 1):
-        found |= {"".join(c for i, c in enumerate(word) if i not in drop)
-                  for drop in combinations(range(len(word)), n)}
+    found, frontier = {word}, {word}
+    for _ in range(edits):
+        frontier = {w[:i] + w[i + 1:] for w in frontier if len(w) > 1 for i in range(len(w))}
+        found |= frontier
     return found
 
 
