@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from django.core.cache import cache
+from django.core.management import call_command
 from django.test import override_settings
 
 from catalog.models import Segment, Video
@@ -170,3 +171,11 @@ def test_typo_terms_reach_bm25_and_highlights(client, catalog):
     assert client.get("/api/search", {"q": "ribbins", "signals": "bm25"}).json()["results"]
     exact = client.get("/api/search", {"q": "ribbins", "signals": "bm25", "typos": "false"})
     assert exact.json()["results"] == []
+
+
+def test_search_command_marks_words_and_prints_facets(catalog, capsys):
+    call_command("search", "volcanoes lava", "--k", "2", "--facets", "language,duration",
+                 "--signals", "bm25")
+    out = capsys.readouterr().out
+    assert "[volcano]" in out.lower() and "[lava]" in out
+    assert "language: en" in out and "duration: < 1 min" in out
