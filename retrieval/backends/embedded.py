@@ -559,9 +559,9 @@ class EmbeddedBackend(SearchBackend):
         terms = query_terms(text)
         if not terms or k <= 0:
             return []
-        alternatives = [word for term in terms if term in fuzzy
-                        for word in self._near_terms(term)]
-        match = " OR ".join(_quoted(term) for term in dict.fromkeys(terms + alternatives))
+        alternatives = [near for term in terms if term in fuzzy
+                        for near in self._near_terms(term)]
+        match = " OR ".join(dict.fromkeys([_quoted(term) for term in terms] + alternatives))
         where, args = _filter_sql(filters)
         sql = (  # `where` holds only fixed clauses with ? placeholders
             "SELECT d.id, d.video_id, -bm25(docs_fts) AS score FROM docs_fts "  # noqa: S608
@@ -589,16 +589,18 @@ class EmbeddedBackend(SearchBackend):
             raise BackendUnavailable(f"term count failed: {exc}") from exc
 
     def _near_terms(self, term: str) -> list[str]:
-        """Return the index terms within the term's edit budget of its stem, most common first.
+        """Return FTS5 expressions for the index terms within the term's edit budget.
 
-        Only stems that the porter tokenizer leaves as they are can be asked for (a MATCH
-        string is stemmed again).
+        Candidates are the vocabulary's Porter stems near the term's stem, most common first.
+        A MATCH string is stemmed again, so a stem the stemmer would change ("caus") is
+        asked for as a prefix ("caus"*), which prefix queries leave unstemmed.
         """
         edits, own = max_edits(term), stem(term)
         by_length = self._vocabulary_by_length()
         nearby = [entry for n in range(len(own) - edits, len(own) + edits + 1)
                   for entry in by_length.get(n, ())]
-        return [word for word in candidates(own, nearby, edits) if stem(word) == word]
+        return [_quoted(word) if stem(word) == word else _quoted(word) + "*"
+                for word in candidates(own, nearby, edits)]
 
     def _vocabulary_by_length(self) -> dict[int, list[tuple[str, int]]]:
         """Return the index's (term, document count) pairs by length, cached per generation."""

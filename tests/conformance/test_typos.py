@@ -57,3 +57,8 @@ def test_term_counts_follow_analysis_and_filters(backend: SearchBackend) -> None
     assert counts == {"volcanoes": 1, "bicycle": 1, "nothing": 0}
     assert backend.term_counts(["bicycle"], Filters(language="en")) == {"bicycle": 0}
     assert backend.term_counts(["orbit"], cap=1) == {"orbit": 1}  # two docs, capped
+
+
+def test_a_stem_the_stemmer_would_change_is_still_found(backend: SearchBackend) -> None:
+    backend.index([doc("fire", "v5", "the cause of the fire was never found"), *DOCS])
+    assert ids(backend.bm25("cuase", 10, fuzzy=["cuase"])) == ["fire"]  # index term "caus"
