@@ -203,6 +203,10 @@ SEARCH_RESPONSE = {
         "typo_terms": {"type": "array", "items": {"type": "string"},
                        "description": "Query terms BM25 matched with typo tolerance (only "
                                       "when there are some)."},
+        "respelt_query": {"type": "string",
+                          "description": "What the dense signals encoded instead of q: its "
+                                         "typo-tolerant terms spelt as the catalog's nearest "
+                                         "frequent words (only when that differs from q)."},
         "explain": {"type": "object", "additionalProperties": True},
     },
 }

@@ -30,7 +30,7 @@ from django.conf import settings
 
 from catalog.models import Segment, SegmentKind, Video
 
-from .analysis import stem, stems
+from .analysis import fold, stem, stems
 from .backends import SearchBackend, get_backend
 from .documents import Filters, Hit
 from .encoders import get_text_encoder, get_visual_encoder, visual_model_name
@@ -145,18 +145,21 @@ class SearchResponse:
     facets: dict[str, list[dict]] | None = None  # only when the request asks for some
     fuzzy: tuple[str, ...] = ()  # query terms BM25 matched with typo tolerance
     did_you_mean: str | None = None  # the query spelt as the catalog spells it
+    respelt: str | None = None  # what the dense signals encoded instead of the query
 
 
 def query_vectors(request: SearchRequest, backend: SearchBackend,
-                  timer: Callable[[str], None]) -> dict[str, np.ndarray]:
-    """Encode the query for each requested vector signal the backend stores."""
+                  timer: Callable[[str], None], text: str | None = None
+                  ) -> dict[str, np.ndarray]:
+    """Encode the query (or its respelt ``text``) for each vector signal the backend stores."""
+    text = text or request.query
     vectors: dict[str, np.ndarray] = {}
     if "text" in request.signals:
-        vectors["text"] = get_text_encoder().encode_query(request.query)
+        vectors["text"] = get_text_encoder().encode_query(text)
         timer("encode")
     visual = get_visual_encoder() if "visual" in request.signals else None
     if visual is not None and "visual" in backend.vector_fields:
-        vectors["visual"] = visual.encode_query(request.query)
+        vectors["visual"] = visual.encode_query(text)
         timer("encode_visual")
     return vectors
 
@@ -167,7 +170,7 @@ def typo_terms(request: SearchRequest, backend: SearchBackend) -> tuple[str, ...
     A term qualifies when it is long enough (retrieval/typos.py) and fewer than
     REELSEARCH['TYPO_MAX_DF'] segments passing the filters hold its exact form.
     """
-    if not request.typos or "bm25" not in request.signals:
+    if not request.typos:
         return ()
     eligible = tolerant_terms(query_terms(request.query))
     if not eligible:
@@ -274,10 +277,12 @@ def search(request: SearchRequest) -> SearchResponse:
 
     request = resolve(request)
     backend = get_backend(request.backend)
-    vectors = query_vectors(request, backend, timer)
-    fuzzy = typo_terms(request, backend)
-    if fuzzy:
+    rare = typo_terms(request, backend)
+    respelt = respell(request.query, rare) if rare and "text" in request.signals else None
+    if rare:
         timer("typos")
+    vectors = query_vectors(request, backend, timer, respelt)
+    fuzzy = rare if "bm25" in request.signals else ()
     relevance: dict[str, float] = {}
     if uses_server_fusion(request, backend):
         fused = fuse_on_backend(request, backend, vectors, timer, fuzzy)
@@ -315,7 +320,20 @@ def search(request: SearchRequest) -> SearchResponse:
         timer("spelling")
     timings["total"] = round(sum(timings.values()), 2)
     return SearchResponse(request, results, len(videos), timings, sizes, facets, fuzzy,
-                          correction)
+                          correction, respelt)
+
+
+def respell(query: str, rare: tuple[str, ...]) -> str | None:
+    """Return the query with its rare terms spelt as the catalog's nearest frequent words.
+
+    What the dense signals encode when a term matches little: a misspelt word moves an
+    embedding far more than it moves BM25. A rare but real word stays as it is (it is its
+    own nearest word). None when nothing changes.
+    """
+    index = current_index()
+    wanted = {fold(term) for term in rare}
+    respelt = index.correct(query, lambda words: {w for w in words if w in wanted})
+    return respelt if respelt and respelt != query else None
 
 
 def did_you_mean(query: str, backend: SearchBackend) -> str | None:

@@ -51,6 +51,8 @@ def response_json(response: SearchResponse) -> dict:
         data["did_you_mean"] = response.did_you_mean
     if response.fuzzy:
         data["typo_terms"] = list(response.fuzzy)
+    if response.respelt:
+        data["respelt_query"] = response.respelt
     if response.facets is not None:
         data["facets"] = response.facets
     if request.explain:
