@@ -179,3 +179,12 @@ def test_search_command_marks_words_and_prints_facets(catalog, capsys):
     out = capsys.readouterr().out
     assert "[volcano]" in out.lower() and "[lava]" in out
     assert "language: en" in out and "duration: < 1 min" in out
+
+
+def test_dense_signal_encodes_the_respelt_query(client, catalog):
+    body = client.get("/api/search", {"q": "tagliatele ribbins"}).json()
+    assert body["respelt_query"] == "tagliatele ribbons"  # a well-matched term stays
+    assert body["results"][0]["title"] == "Fresh Tagliatelle by Hand"
+    assert "respelt_query" not in client.get("/api/search", {"q": "tagliatelle ribbons"}).json()
+    off = client.get("/api/search", {"q": "tagliatele ribbins", "typos": "false"}).json()
+    assert "respelt_query" not in off and "typo_terms" not in off
