@@ -21,6 +21,7 @@ re-scoring, the BM25 coverage gate, relevance tiers and score floors) use
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -323,6 +324,18 @@ def search(request: SearchRequest) -> SearchResponse:
                           correction, respelt)
 
 
+@functools.cache
+def encoder_words() -> frozenset[str]:
+    """Return the whole words the text model's tokenizer knows (real words, never respelt).
+
+    A query word the catalog does not hold may still be good English ("noodles" for a
+    clip that says "pasta"): one the tokenizer has as a single token is left as typed.
+    """
+    tokenizer = getattr(get_text_encoder(), "tokenizer", None)
+    vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
+    return frozenset(w for w in vocab if w.isalpha() and w.islower() and len(w) >= 4)
+
+
 def respell(query: str, rare: tuple[str, ...]) -> str | None:
     """Return the query with its rare terms spelt as the catalog's nearest frequent words.
 
@@ -331,7 +344,8 @@ def respell(query: str, rare: tuple[str, ...]) -> str | None:
     own nearest word). None when nothing changes.
     """
     index = current_index()
-    wanted = {fold(term) for term in rare}
+    known = encoder_words()
+    wanted = {fold(term) for term in rare} - known
     respelt = index.correct(query, lambda words: {w for w in words if w in wanted})
     return respelt if respelt and respelt != query else None
 
