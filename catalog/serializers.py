@@ -25,6 +25,16 @@ MOMENT_SCHEMA = {
         "start": {"type": "number"}, "end": {"type": "number"}, "snippet": {"type": "string"},
         "score": {"type": "number"}, "relevance": {"type": "number", "nullable": True},
         "tier": {"type": "string"}, "thumbnail": MEDIA_URL_SCHEMA,
+        "highlights": {
+            "type": "array",
+            "description": "What to mark in snippet: [start, end) character offsets, in order "
+                           "(search moments only).",
+            "items": {"type": "array", "items": {"type": "integer", "minimum": 0},
+                      "minItems": 2, "maxItems": 2}},
+        "match": {"type": "string", "enum": ["terms", "sentence", "none"],
+                  "description": "What highlights mark: query words BM25 matched (stemmed "
+                                 "forms and typo corrections included), the best-scoring "
+                                 "sentence of a match found by meaning alone, or nothing."},
         "explain": {"type": "object", "additionalProperties": True},
         "box": {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4,
                 "description": "A region concept's [x, y, width, height], fractions of the "

@@ -235,6 +235,11 @@ REELSEARCH = {
     "CHAPTER_WINDOW_SECONDS": float(os.environ.get("REELSEARCH_CHAPTER_WINDOW_SECONDS", "20")),
     "CHAPTER_MAX_PER_MINUTE": float(os.environ.get("REELSEARCH_CHAPTER_MAX_PER_MINUTE", "1")),
     "SIGNAL_WINDOW": int(os.environ.get("REELSEARCH_SIGNAL_WINDOW", "150")),
+    # A query term held by fewer segments than this is matched by BM25 with typo tolerance.
+    "TYPO_MAX_DF": int(os.environ.get("REELSEARCH_TYPO_MAX_DF", "2")),
+    # Suggestions: how often to look for catalog changes, and rebuild in a background thread.
+    "SUGGEST_CHECK_SECONDS": float(os.environ.get("REELSEARCH_SUGGEST_CHECK_SECONDS", "5")),
+    "SUGGEST_BUILD_IN_BACKGROUND": True,
     "MOMENTS_PER_VIDEO": 3,
     "WORK_DIR": os.environ.get("REELSEARCH_WORK_DIR", str(VAR_DIR / "work")),
     "MAX_UPLOAD_BYTES": int(os.environ.get("REELSEARCH_MAX_UPLOAD_BYTES", str(2 * 1024**3))),

@@ -21,6 +21,7 @@ urlpatterns = [
     path("", search_page, name="search-page"),
     path("admin/", admin.site.urls),
     path("api/search", retrieval_api.search_view, name="api-search"),
+    path("api/suggest", retrieval_api.suggest_view, name="api-suggest"),
     path("api/videos", catalog_api.video_list, name="api-videos"),
     path("api/videos/<str:video_id>", catalog_api.video_detail, name="api-video"),
     path("api/videos/<str:video_id>/subtitles.vtt", catalog_api.video_subtitles_vtt,

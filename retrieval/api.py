@@ -39,6 +39,7 @@ from catalog.serializers import (
 
 from .backends import BackendUnavailable
 from .compose import NoReference
+from .facets import FACETS
 from .fusion import COMBINATIONS, NORMALIZATIONS
 from .params import (
     KINDS,
@@ -55,6 +56,7 @@ from .recommend import DEFAULT_DIVERSITY, Recommendation, recommend_for_user, si
 from .relevance import TIERS
 from .search import MAX_K, SIGNALS, search
 from .serialize import response_json
+from .suggest import current_index
 
 MAX_RECOMMENDATIONS = 50
 MAX_USER_ID = 120
@@ -68,7 +70,7 @@ NOT_BLANK = r"\S"
 TYPED_SEARCH_PARAMETERS = ("k", "page", "moments", "min_score", "explain", "server_fusion",
                            "min_duration", "max_duration", "published", "profile", "fusion",
                            "normalization", "weights", "rescore", "min_tier", "signals", "kinds",
-                           "rank_constant", "coverage", "like")
+                           "rank_constant", "coverage", "like", "facets", "typos")
 # A weights value: signal=number pairs, comma-separated (checked again when parsed).
 _SIGNAL = f"({'|'.join(SIGNALS)})"
 _WEIGHT = rf"{_SIGNAL}\s*=\s*\d{{1,6}}(\.\d{{1,6}})?"
@@ -148,6 +150,15 @@ SEARCH_PARAMETERS = [
     OpenApiParameter("coverage", number_schema(0.0, MAX_COVERAGE),
                      description="Scale normalized BM25 by (share of query terms matched) to "
                                  "this power (default 0: off)."),
+    OpenApiParameter("facets", {"type": "string", "pattern": choices_pattern(FACETS)},
+                     description=f"Comma-separated facets to count ({', '.join(FACETS)}): "
+                                 "videos per value over the whole result set (every video "
+                                 "the search ranks, on all pages: `total` of them), not the "
+                                 "page. Counted only when asked."),
+    OpenApiParameter("typos", BOOL,
+                     description="Let BM25 match a query term of 5 or more characters within "
+                                 "one edit (two from 9 characters) when its exact form matches "
+                                 "fewer than TYPO_MAX_DF segments (default true)."),
 ]
 SEARCH_PARAMETER_NAMES = frozenset(parameter.name for parameter in SEARCH_PARAMETERS)
 
@@ -165,6 +176,20 @@ SEARCH_RESULT = {
         "thumbnail": MEDIA_URL_SCHEMA, "moments": {"type": "array", "items": MOMENT_SCHEMA},
     },
 }
+FACET_VALUE = {
+    "type": "object", "required": ["value", "count"],
+    "properties": {"value": {"type": "string"}, "count": {"type": "integer", "minimum": 0},
+                   "label": {"type": "string"},
+                   "min_duration": {"type": "number"},
+                   "max_duration": {"type": "number", "nullable": True}},
+}
+FACETS_SCHEMA = {
+    "type": "object",
+    "description": "Only with facets=: per facet asked for, its values with the number of "
+                   "result-set videos holding each, most frequent first (duration: every "
+                   "bucket in order, with the min_duration/max_duration that select it).",
+    "properties": {name: {"type": "array", "items": FACET_VALUE} for name in FACETS},
+}
 SEARCH_RESPONSE = {
     "type": "object",
     "required": ["query", "k", "page", "total", "fusion", "results"],
@@ -179,6 +204,18 @@ SEARCH_RESPONSE = {
                                   "weights": {"type": "object",
                                               "additionalProperties": {"type": "number"}}}},
         "results": {"type": "array", "items": SEARCH_RESULT},
+        "facets": FACETS_SCHEMA,
+        "did_you_mean": {"type": "string", "nullable": True,
+                         "description": "The query spelt as the catalog spells it, when no "
+                                        "result is a high-tier match and some query word "
+                                        "is in no published video but a near one is."},
+        "typo_terms": {"type": "array", "items": {"type": "string"},
+                       "description": "Query terms BM25 matched with typo tolerance (only "
+                                      "when there are some)."},
+        "respelt_query": {"type": "string",
+                          "description": "What the dense signals encoded instead of q: its "
+                                         "typo-tolerant terms spelt as the catalog's nearest "
+                                         "frequent words (only when that differs from q)."},
         "explain": {"type": "object", "additionalProperties": True},
     },
 }
@@ -214,6 +251,56 @@ def search_view(request: Request) -> Response:
         return Response({"error": str(exc)}, status=400)
     except BackendUnavailable as exc:
         return Response({"error": f"The search index is unavailable: {exc}"}, status=503)
+
+
+MAX_SUGGESTIONS = 20
+MAX_SUGGEST_QUERY = 100
+SUGGEST_PARAMETERS = [
+    OpenApiParameter("q", {"type": "string", "minLength": 1, "maxLength": MAX_SUGGEST_QUERY,
+                           "pattern": NOT_BLANK}, required=True,
+                     description="What the user has typed so far; its last word may be "
+                                 f"partial (at most {MAX_SUGGEST_QUERY} characters)."),
+    OpenApiParameter("k", int_schema(1, MAX_SUGGESTIONS),
+                     description=f"How many suggestions (1-{MAX_SUGGESTIONS}, default 8)."),
+]
+SUGGEST_RESPONSE = {
+    "type": "object", "required": ["query", "suggestions"],
+    "properties": {
+        "query": {"type": "string"},
+        "suggestions": {"type": "array", "items": {
+            "type": "object", "required": ["text", "source", "videos", "video_id"],
+            "properties": {
+                "text": {"type": "string"},
+                "source": {"type": "string", "enum": ["title", "tag", "phrase"]},
+                "videos": {"type": "integer", "minimum": 1,
+                           "description": "Published videos that hold it."},
+                "video_id": {"type": "string", "format": "uuid", "nullable": True,
+                             "description": "The video of a title held by one video."}}}},
+    },
+}
+
+
+@extend_schema(parameters=SUGGEST_PARAMETERS,
+               responses={200: OpenApiResponse(SUGGEST_RESPONSE,
+                                               description="Completions, best first."),
+                          **error_responses(400, 401, 429)})
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def suggest_view(request: Request) -> Response:
+    """Complete a partly typed query from published titles, tags and transcript phrases."""
+    params = request.query_params
+    reject_unknown(params, frozenset({"q", "k"}))
+    reject_empty(params, ("k",))
+    query = str(params.get("q") or "")
+    if not query.strip():
+        raise ParameterError("q is empty: pass the text typed so far.")
+    if len(query) > MAX_SUGGEST_QUERY:
+        raise ParameterError(f"q must be at most {MAX_SUGGEST_QUERY} characters.")
+    k = int_param(params, "k", 8, 1, MAX_SUGGESTIONS)
+    found = current_index().suggest(query, k)
+    return Response({"query": query, "suggestions": [
+        {"text": s.text, "source": s.source, "videos": s.videos, "video_id": s.video_id}
+        for s in found]})
 
 
 def _recommendations_json(picks: list[Recommendation], request: Request) -> list[dict]:

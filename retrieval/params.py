@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from catalog.models import SegmentKind
 
 from .documents import Filters
+from .facets import parse_facets
 from .fusion import FusionSpec
 from .profiles import DEFAULT as DEFAULT_PROFILE
 from .profiles import get_profile
@@ -185,7 +186,8 @@ def parse_request(params: Mapping[str, str], published_default: bool | None = Tr
             min_score=_number(params, "min_score", float),
             min_tier=(params.get("min_tier") or None),
             profile=params.get("profile") or DEFAULT_PROFILE, like=parse_like(params),
-            **overrides,
+            facets=parse_facets(str(params.get("facets") or "")),
+            typos=bool(_bool(params, "typos", True)), **overrides,
         )
     except ValueError as exc:
         raise ParameterError(str(exc)) from None

@@ -21,6 +21,7 @@ re-scoring, the BM25 coverage gate, relevance tiers and score floors) use
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -30,11 +31,14 @@ from django.conf import settings
 
 from catalog.models import Segment, SegmentKind, Video
 
+from .analysis import fold, stem, stems
 from .backends import SearchBackend, get_backend
 from .compose import NoReference, composed_signals, composed_weights, rank_composed
 from .documents import Filters, Hit
 from .encoders import get_text_encoder, get_visual_encoder, visual_model_name
+from .facets import BACKEND_FACETS, duration_values, kind_counts, parse_facets, top_values
 from .fusion import FusionSpec, ScoredSegment, VideoResult, fuse, group_by_video
+from .highlight import highlighted_snippet
 from .indexing import concept_floor
 from .moments import (
     Localized,
@@ -43,7 +47,6 @@ from .moments import (
     attention_pool,
     distinct_moments,
     localize,
-    snippet,
     term_overlap,
     term_patterns,
 )
@@ -52,7 +55,9 @@ from .profiles import get_profile
 from .recommend import video_vectors
 from .relevance import cosine, passes, thresholds, tier, tier_rank
 from .rescore import coverage_gate, dual_softmax
+from .suggest import current_index
 from .text import display_text, query_terms, searchable_text
+from .typos import distance, max_edits, tolerant_terms
 
 SIGNALS = ("bm25", "text", "visual")
 MAX_K = 100
@@ -80,6 +85,9 @@ class SearchRequest:
     profile: str = DEFAULT_PROFILE
     kind_weights: Mapping[str, float] | None = None  # None: the profile's or KIND_WEIGHTS
     like: str = ""  # a reference video id: a composed query (see compose.py)
+    facets: tuple[str, ...] = ()  # counts over the whole result set (retrieval/facets.py)
+    typos: bool = True  # BM25 tolerates typos in terms whose exact form matches little
+    spelling: bool = True  # offer a corrected query when no result is a high-tier match
 
     def __post_init__(self) -> None:
         if not self.query.strip():
@@ -95,6 +103,7 @@ class SearchRequest:
             tier_rank(self.min_tier)
         if self.min_score is not None and not -1.0 <= self.min_score <= 1.0:
             raise ValueError(f"min_score must be between -1 and 1 (got {self.min_score}).")
+        parse_facets(",".join(self.facets))
         if set(self.signals) == {"visual"} and not visual_model_name():
             raise ValueError("The visual signal needs a CLIP-family model: set "
                              "REELSEARCH_VISUAL_MODEL, or ask for the bm25 or text signal.")
@@ -114,6 +123,8 @@ class Moment:
     relevance: float | None = None
     tier: str = "low"
     box: list[float] | None = None  # a region concept's [x, y, w, h] (fractions of frame)
+    highlights: tuple[tuple[int, int], ...] = ()  # [start, end) offsets into snippet
+    match: str = "none"  # what highlights mark: "terms", "sentence" or "none"
 
 
 @dataclass(frozen=True)
@@ -136,24 +147,47 @@ class SearchResponse:
     total: int
     timings_ms: dict[str, float]
     signal_sizes: dict[str, int]
+    facets: dict[str, list[dict]] | None = None  # only when the request asks for some
+    fuzzy: tuple[str, ...] = ()  # query terms BM25 matched with typo tolerance
+    did_you_mean: str | None = None  # the query spelt as the catalog spells it
+    respelt: str | None = None  # what the dense signals encoded instead of the query
 
 
 def query_vectors(request: SearchRequest, backend: SearchBackend,
-                  timer: Callable[[str], None]) -> dict[str, np.ndarray]:
-    """Encode the query for each requested vector signal the backend stores."""
+                  timer: Callable[[str], None], text: str | None = None
+                  ) -> dict[str, np.ndarray]:
+    """Encode the query (or its respelt ``text``) for each vector signal the backend stores."""
+    text = text or request.query
     vectors: dict[str, np.ndarray] = {}
     if "text" in request.signals:
-        vectors["text"] = get_text_encoder().encode_query(request.query)
+        vectors["text"] = get_text_encoder().encode_query(text)
         timer("encode")
     visual = get_visual_encoder() if "visual" in request.signals else None
     if visual is not None and "visual" in backend.vector_fields:
-        vectors["visual"] = visual.encode_query(request.query)
+        vectors["visual"] = visual.encode_query(text)
         timer("encode_visual")
     return vectors
 
 
+def typo_terms(request: SearchRequest, backend: SearchBackend) -> tuple[str, ...]:
+    """Return the query terms BM25 should match with typo tolerance.
+
+    A term qualifies when it is long enough (retrieval/typos.py) and fewer than
+    REELSEARCH['TYPO_MAX_DF'] segments passing the filters hold its exact form.
+    """
+    if not request.typos:
+        return ()
+    eligible = tolerant_terms(query_terms(request.query))
+    if not eligible:
+        return ()
+    floor = int(settings.REELSEARCH.get("TYPO_MAX_DF", 2))
+    counts = backend.term_counts(eligible, request.filters, cap=floor)
+    return tuple(term for term in eligible if counts.get(term, 0) < floor)
+
+
 def run_signals(request: SearchRequest, backend: SearchBackend, vectors: dict[str, np.ndarray],
-                timer: Callable[[str], None]) -> dict[str, list[Hit]]:
+                timer: Callable[[str], None], fuzzy: tuple[str, ...] = ()
+                ) -> dict[str, list[Hit]]:
     """Ask the backend for each requested signal's top window."""
     window = settings.REELSEARCH["SIGNAL_WINDOW"]
     hits: dict[str, list[Hit]] = {}
@@ -161,7 +195,7 @@ def run_signals(request: SearchRequest, backend: SearchBackend, vectors: dict[st
         hits[name] = backend.knn(name, vector, window, request.filters)
         timer("knn" if name == "text" else f"knn_{name}")
     if "bm25" in request.signals:
-        hits["bm25"] = backend.bm25(request.query, window, request.filters)
+        hits["bm25"] = backend.bm25(request.query, window, request.filters, fuzzy)
         timer("bm25")
     return hits
 
@@ -182,11 +216,12 @@ def uses_server_fusion(request: SearchRequest, backend: SearchBackend) -> bool:
 
 def fuse_on_backend(request: SearchRequest, backend: SearchBackend,
                     vectors: dict[str, np.ndarray],
-                    timer: Callable[[str], None]) -> list[ScoredSegment]:
+                    timer: Callable[[str], None], fuzzy: tuple[str, ...] = ()
+                    ) -> list[ScoredSegment]:
     """Let the backend run and fuse every signal (one window each)."""
     text = request.query if "bm25" in request.signals else ""
     fused = backend.hybrid(text, vectors, settings.REELSEARCH["SIGNAL_WINDOW"],
-                           request.filters, request.fusion)
+                           request.filters, request.fusion, fuzzy)
     timer("hybrid")
     return fused
 
@@ -247,39 +282,55 @@ def search(request: SearchRequest) -> SearchResponse:
 
     request = resolve(request)
     backend = get_backend(request.backend)
-    vectors = query_vectors(request, backend, timer)
+    rare = typo_terms(request, backend) if not request.like else ()
+    respelt = respell(request.query, rare) if rare and "text" in request.signals else None
+    if rare:
+        timer("typos")
+    vectors = query_vectors(request, backend, timer, respelt)
+    fuzzy = rare if "bm25" in request.signals else ()
     if request.like:
-        videos, sizes, relevance = composed_videos(request, backend, vectors, timer)
+        videos, sizes, relevance, ranked = composed_videos(request, backend, vectors, timer)
     else:
-        videos, sizes, relevance = plain_videos(request, backend, vectors, timer)
+        videos, sizes, relevance, ranked = plain_videos(request, backend, vectors, timer, fuzzy)
     if relevance and (request.min_score is not None or request.min_tier is not None):
         videos = [v for v in videos
                   if passes(relevance.get(v.video_id), request.min_score, request.min_tier)]
     timer("fuse")
+    facets = None
+    if request.facets:
+        facets = facet_summary(backend, videos, ranked, request.facets)
+        timer("facets")
     offset = (request.page - 1) * request.k
     results = hydrate(videos[offset:offset + request.k], request, vectors.get("text"),
-                      relevance)
+                      relevance, near=[(stem(t), max_edits(t)) for t in fuzzy])
     timer("hydrate")
+    correction = None
+    if request.spelling and request.page == 1 and not any(r.tier == "high" for r in results):
+        correction = did_you_mean(request.query, backend)
+        timer("spelling")
     timings["total"] = round(sum(timings.values()), 2)
-    return SearchResponse(request, results, len(videos), timings, sizes)
+    return SearchResponse(request, results, len(videos), timings, sizes, facets, fuzzy,
+                          correction, respelt)
 
 
-Ranked = tuple[list[VideoResult], dict[str, int], dict[str, float]]
+# videos ranked, each signal's size, each video's best cosine, the segments ranked
+Ranked = tuple[list[VideoResult], dict[str, int], dict[str, float], list[ScoredSegment]]
 
 
 def plain_videos(request: SearchRequest, backend: SearchBackend,
-                 vectors: dict[str, np.ndarray], timer: Callable[[str], None]) -> Ranked:
-    """Rank videos for a text query; return them, each signal's size and best cosines."""
+                 vectors: dict[str, np.ndarray], timer: Callable[[str], None],
+                 fuzzy: tuple[str, ...] = ()) -> Ranked:
+    """Rank videos for a text query (fuzzy: its terms BM25 also matches within typos)."""
     relevance: dict[str, float] = {}
     if uses_server_fusion(request, backend):
-        fused = fuse_on_backend(request, backend, vectors, timer)
+        fused = fuse_on_backend(request, backend, vectors, timer, fuzzy)
         sizes = {"hybrid": len(fused)}
     else:
-        hits = run_signals(request, backend, vectors, timer)
+        hits = run_signals(request, backend, vectors, timer, fuzzy)
         relevance = best_similarity(hits.get("text", []))
         gates = {}
         if request.fusion.coverage > 0 and hits.get("bm25"):
-            gates["bm25"] = coverage_gate(bm25_coverage(hits["bm25"], request.query),
+            gates["bm25"] = coverage_gate(bm25_coverage(hits["bm25"], request.query, fuzzy),
                                           request.fusion.coverage)
             timer("coverage")
         if request.fusion.rescore == "dual_softmax" and hits.get("text"):
@@ -289,7 +340,7 @@ def plain_videos(request: SearchRequest, backend: SearchBackend,
         sizes = {name: len(signal) for name, signal in hits.items()}
     videos = group_by_video(weigh_kinds(fused, request.kind_weights),
                             moments=max(request.moments * 3, 6))
-    return videos, sizes, relevance
+    return videos, sizes, relevance, fused
 
 
 def reference_vector(video_id: str) -> np.ndarray:
@@ -317,7 +368,63 @@ def composed_videos(request: SearchRequest, backend: SearchBackend,
     spec = replace(request.fusion, weights=weights, coverage=0.0, rescore="")
     videos = rank_composed(hits, spec, moments=max(request.moments * 3, 6))
     sizes = {name: len(signal) for name, signal in hits.items()}
-    return videos, sizes, best_similarity(hits.get("text", []))
+    return (videos, sizes, best_similarity(hits.get("text", [])),
+            [moment for video in videos for moment in video.moments])
+
+
+@functools.cache
+def encoder_words() -> frozenset[str]:
+    """Return the whole words the text model's tokenizer knows (real words, never respelt).
+
+    A query word the catalog does not hold may still be good English ("noodles" for a
+    clip that says "pasta"): one the tokenizer has as a single token is left as typed.
+    """
+    tokenizer = getattr(get_text_encoder(), "tokenizer", None)
+    vocab = tokenizer.get_vocab() if hasattr(tokenizer, "get_vocab") else {}
+    return frozenset(w for w in vocab if w.isalpha() and w.islower() and len(w) >= 4)
+
+
+def respell(query: str, rare: tuple[str, ...]) -> str | None:
+    """Return the query with its rare terms spelt as the catalog's nearest frequent words.
+
+    What the dense signals encode when a term matches little: a misspelt word moves an
+    embedding far more than it moves BM25. A rare but real word stays as it is (it is its
+    own nearest word). None when nothing changes.
+    """
+    index = current_index()
+    known = encoder_words()
+    wanted = {fold(term) for term in rare} - known
+    respelt = index.correct(query, lambda words: {w for w in words if w in wanted})
+    return respelt if respelt and respelt != query else None
+
+
+def did_you_mean(query: str, backend: SearchBackend) -> str | None:
+    """Return the query with words no published video holds respelt, or None.
+
+    The index (not the sampled vocabulary) says which words are unknown. Never waits for
+    the vocabulary: until it is built (in the background) there is no correction.
+    """
+    index = current_index(block=False)
+    if index is None:
+        return None
+
+    def unknown(words: list[str]) -> set[str]:
+        counts = backend.term_counts(words, Filters(published=True), cap=1)
+        return {word for word in words if counts.get(word, 0) == 0}
+
+    return index.correct(query, unknown)
+
+
+def facet_summary(backend: SearchBackend, videos: list[VideoResult],
+                  fused: list[ScoredSegment], names: tuple[str, ...]) -> dict[str, list[dict]]:
+    """Count the result set's videos per value of each facet asked for."""
+    ids = [v.video_id for v in videos]
+    counts = backend.facet_counts(ids, [name for name in names if name in BACKEND_FACETS])
+    if "kind" in names:
+        counts["kind"] = kind_counts(((s.video_id, kind_of(s.segment_id)) for s in fused),
+                                     set(ids))
+    return {name: duration_values(counts.get(name, {})) if name == "duration"
+            else top_values(counts.get(name, {})) for name in names}
 
 
 BANK_SIZE, BANK_SECONDS = 512, 300.0
@@ -360,14 +467,35 @@ def dual_softmax_hits(hits: list[Hit], temperature: float = 0.05) -> list[Hit]:
     return sorted(rescored, key=lambda h: -h.score)
 
 
-def bm25_coverage(hits: list[Hit], query: str) -> dict[str, float]:
-    """Return the share of the query's terms (crudely stemmed) each BM25 hit's text holds."""
-    patterns = term_patterns(query_terms(query))
+def bm25_coverage(hits: list[Hit], query: str, fuzzy: tuple[str, ...] = ()
+                  ) -> dict[str, float]:
+    """Return the share of the query's terms (crudely stemmed) each BM25 hit's text holds.
+
+    A typo-tolerant term (``fuzzy``) counts as held by a text with a word near it.
+    """
+    terms = query_terms(query)
+    patterns = term_patterns([t for t in terms if t not in fuzzy])
+    near = [(stem(t), max_edits(t)) for t in terms if t in fuzzy]
     floor = concept_floor()
     rows = Segment.objects.filter(pk__in=[h.segment_id for h in hits]).values_list(
         "id", "kind", "text")
-    return {sid: term_overlap(searchable_text(kind, text, floor), patterns)
+    return {sid: typo_overlap(searchable_text(kind, text, floor), patterns, near, len(terms))
             for sid, kind, text in rows}
+
+
+def typo_overlap(text: str, patterns: list, near: list[tuple[str, int]], total: int) -> float:
+    """Return the share of total query terms a text holds, exactly or (near) within edits."""
+    if not near:
+        return term_overlap(text, patterns)
+    held = term_overlap(text, patterns) * len(patterns) if patterns else 0.0
+    held += sum(1 for _ in near_words(text, near))
+    return held / total if total else 0.0
+
+
+def near_words(text: str, near: list[tuple[str, int]]) -> list[str]:
+    """Return the typo-tolerant stems that some word of text is near."""
+    words = stems(query_terms(text))
+    return [s for s, edits in near if any(distance(w, s, edits) <= edits for w in words)]
 
 
 def best_similarity(text_hits: list[Hit]) -> dict[str, float]:
@@ -387,9 +515,14 @@ def best_similarity(text_hits: list[Hit]) -> dict[str, float]:
 
 
 def hydrate(page: list[VideoResult], request: SearchRequest, query: np.ndarray | None = None,
-            relevance: Mapping[str, float] | None = None) -> list[VideoMatch]:
-    """Attach catalog rows, segment texts, localised moments and relevance to a page."""
+            relevance: Mapping[str, float] | None = None,
+            near: list[tuple[str, int]] | None = None) -> list[VideoMatch]:
+    """Attach catalog rows, segment texts, localised moments and relevance to a page.
+
+    Snippets highlight the query terms' stems and words near the ``near`` (stem, edits).
+    """
     relevance = relevance or {}
+    wanted = (stems(query_terms(request.query)), tuple(near or ()))
     videos = {str(v.pk): v for v in Video.objects.filter(pk__in=[r.video_id for r in page])}
     segment_ids = [m.segment_id for result in page for m in result.moments]
     segments = Segment.objects.only("id", "kind", "start", "end", "text", "text_vector",
@@ -401,7 +534,7 @@ def hydrate(page: list[VideoResult], request: SearchRequest, query: np.ndarray |
         if video is None:
             continue  # deleted since it was indexed
         found = localized_moment(units.get(result.video_id, []), request.query, query)
-        moments = _moments(result, segments, request, query, found)
+        moments = _moments(result, segments, request, query, found, wanted)
         best = max([relevance.get(result.video_id, -1.0), *(m.relevance or -1.0
                                                             for m in moments)])
         score = None if best <= -1.0 else round(best, 6)
@@ -432,8 +565,8 @@ def sentence_units(video_ids: list[str]) -> dict[str, list[_Unit]]:
 
 
 def localized_moment(units: list[_Unit], text: str, query: np.ndarray | None
-                     ) -> tuple[Localized, str] | None:
-    """Return the span of spoken sentences that answers the query, and its text."""
+                     ) -> tuple[Localized, str, str] | None:
+    """Return the span of spoken sentences that answers the query, its text and its best unit's."""
     if not units or query is None or units[0].vector.shape != query.shape:
         return None
     sims = np.stack([unit.vector for unit in units]) @ query
@@ -448,11 +581,13 @@ def localized_moment(units: list[_Unit], text: str, query: np.ndarray | None
               if found.start <= u.start and u.end <= found.end]
     pooled = attention_pool(np.array([sim for _, sim in inside]))
     words = " ".join(u.text for u, _ in inside)
-    return Localized(found.segment_id, found.start, found.end, pooled), words
+    best = next((u.text for u, _ in inside if u.segment_id == found.segment_id), "")
+    return Localized(found.segment_id, found.start, found.end, pooled), words, best
 
 
 def _moments(result: VideoResult, segments: dict[str, Segment], request: SearchRequest,
-             query: np.ndarray | None, found: tuple[Localized, str] | None) -> list[Moment]:
+             query: np.ndarray | None, found: tuple[Localized, str, str] | None,
+             wanted: tuple[set[str], tuple]) -> list[Moment]:
     floor = concept_floor()
     texts: dict[str, tuple[str, str, float | None]] = {}  # id -> (kind, text, relevance)
     spans = []
@@ -464,23 +599,24 @@ def _moments(result: VideoResult, segments: dict[str, Segment], request: SearchR
         if not shown:
             continue  # concepts nobody is sure of are not a moment
         kind = "speech" if row.kind in SPOKEN else row.kind
-        texts[row.pk] = (kind, shown, cosine(row.text_vector, query), row.pk)
+        texts[row.pk] = (kind, shown, cosine(row.text_vector, query), row.pk, None)
         spans.append(Span(row.pk, kind, row.start, row.end, m.score))
     explained = {m.segment_id: m for m in result.moments}
     spoken = [span for span in spans if span.kind == "speech"]
     spans = _place_localized(spans, found)
     if found is not None:
-        texts[LOCALIZED] = ("speech", found[1], found[0].score, found[0].segment_id)
+        texts[LOCALIZED] = ("speech", found[1], found[0].score, found[0].segment_id, found[2])
         if spoken:  # its explain is that of the spoken segment whose rank it took
             explained[LOCALIZED] = explained[max(spoken, key=lambda s: s.score).segment_id]
     if any(span.kind != "metadata" for span in spans):
         spans = [span for span in spans if span.kind != "metadata"]
     boxes = {sid: row.box for sid, row in segments.items() if row.box}
-    return [_moment(span, texts, explained, request, boxes) for span in
+    return [_moment(span, texts, explained, request, wanted, boxes) for span in
             distinct_moments(spans, request.moments)]
 
 
-def _place_localized(spans: list[Span], found: tuple[Localized, str] | None) -> list[Span]:
+def _place_localized(spans: list[Span], found: tuple[Localized, str, str] | None
+                     ) -> list[Span]:
     """Put the localised spoken span where the best spoken segment ranked."""
     if found is None:
         return spans
@@ -495,14 +631,16 @@ def _place_localized(spans: list[Span], found: tuple[Localized, str] | None) -> 
 
 
 def _moment(span: Span, texts: dict, explained: dict, request: SearchRequest,
-            boxes: Mapping[str, list[float]]) -> Moment:
-    kind, text, relevance, segment_id = texts[span.segment_id]
+            wanted: tuple[set[str], tuple], boxes: Mapping[str, list[float]]) -> Moment:
+    kind, text, relevance, segment_id, sentence = texts[span.segment_id]
     explain = None
     if request.explain and span.segment_id in explained:
         explain = _explain(explained[span.segment_id])
     rel = None if relevance is None else round(relevance, 6)
-    return Moment(segment_id, kind, span.start, span.end, snippet(text, request.query),
-                  span.score, explain, rel, tier(rel), boxes.get(segment_id))
+    shown = highlighted_snippet(text, wanted[0], sentence, near=wanted[1])
+    return Moment(segment_id, kind, span.start, span.end, shown.text, span.score, explain, rel,
+                  tier(rel), box=boxes.get(segment_id), highlights=shown.highlights,
+                  match=shown.match)
 
 
 def _explain(segment: ScoredSegment) -> dict:

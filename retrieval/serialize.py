@@ -14,6 +14,7 @@ def moment_json(moment: Moment, frames: list[tuple[float, str]] | None = None) -
             "start": round(moment.start, 2), "end": round(moment.end, 2),
             "snippet": moment.snippet, "score": round(moment.score, 6),
             "relevance": moment.relevance, "tier": moment.tier,
+            "highlights": [list(span) for span in moment.highlights], "match": moment.match,
             "thumbnail": nearest_frame(frames or [], moment.start)}
     if moment.box is not None:
         data["box"] = moment.box
@@ -50,6 +51,14 @@ def response_json(response: SearchResponse) -> dict:
     }
     if request.like:
         data["like"] = request.like
+    if response.did_you_mean:
+        data["did_you_mean"] = response.did_you_mean
+    if response.fuzzy:
+        data["typo_terms"] = list(response.fuzzy)
+    if response.respelt:
+        data["respelt_query"] = response.respelt
+    if response.facets is not None:
+        data["facets"] = response.facets
     if request.explain:
         data["explain"] = {"timings_ms": response.timings_ms,
                            "signal_sizes": response.signal_sizes}

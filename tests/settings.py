@@ -27,3 +27,8 @@ else:
 # Throttle counters stay in this process, even when REELSEARCH_CACHE_URL or a Redis
 # CELERY_BROKER_URL is set: tests clear the cache, which would flush a shared Redis database.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Suggestions see catalog changes at once, built in the request (no background thread that
+# would read the catalog outside the test's transaction).
+REELSEARCH = {**REELSEARCH, "SUGGEST_CHECK_SECONDS": 0.0,  # noqa: F405
+              "SUGGEST_BUILD_IN_BACKGROUND": False}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -51,9 +51,19 @@ class SearchBackend:
         """Remove every segment of a video."""
         raise self.unsupported("delete_video()")
 
-    def bm25(self, text: str, k: int, filters: Filters = Filters()) -> list[Hit]:
-        """Return the top-k segments by BM25, best first."""
+    def bm25(self, text: str, k: int, filters: Filters = Filters(),
+             fuzzy: Sequence[str] = ()) -> list[Hit]:
+        """Return the top-k segments by BM25, best first.
+
+        The query terms in ``fuzzy`` also match words within retrieval.typos.max_edits of
+        them (their exact form still matches).
+        """
         raise self.unsupported("BM25 search")
+
+    def term_counts(self, terms: Sequence[str], filters: Filters = Filters(),
+                    cap: int = 10) -> dict[str, int]:
+        """Return how many segments hold each term (analysed as BM25 does), up to cap."""
+        raise self.unsupported("term counts")
 
     def knn(
         self, field: str, vector: np.ndarray, k: int, filters: Filters = Filters()
@@ -67,10 +77,15 @@ class SearchBackend:
 
     def hybrid(
         self, text: str, vectors: Mapping[str, np.ndarray], k: int, filters: Filters,
-        spec: FusionSpec,
+        spec: FusionSpec, fuzzy: Sequence[str] = (),
     ) -> list[ScoredSegment]:
         """Run BM25 (when text) and k-NN (per vector field) and fuse them in the backend."""
         raise self.unsupported("server-side fusion")
+
+    def facet_counts(self, video_ids: Sequence[str], names: Sequence[str]
+                     ) -> dict[str, dict[str, int]]:
+        """Count these videos per tag, language and duration bucket (retrieval.facets)."""
+        raise self.unsupported("facet counts")
 
     def vectors_for_video(self, video_id: str, field: str = "text") -> np.ndarray:
         """Return the stored vectors of a video's segments (rows), for recommendations."""

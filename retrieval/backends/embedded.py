@@ -32,15 +32,18 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from django.core.exceptions import ImproperlyConfigured
 
+from retrieval.analysis import stem
 from retrieval.documents import Filters, Hit, IndexReport, SegmentDoc
+from retrieval.facets import DURATION_BUCKETS
 from retrieval.text import query_terms
+from retrieval.typos import candidates, max_edits
 
 from .ann import HnswIndex
 from .ann import available as ann_available
@@ -68,6 +71,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS docs_fts USING fts5(
     text, content='docs', content_rowid='rowid',
     tokenize='porter unicode61 remove_diacritics 2'
 );
+CREATE VIRTUAL TABLE IF NOT EXISTS docs_vocab USING fts5vocab(docs_fts, 'row');
 CREATE TABLE IF NOT EXISTS vectors (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     segment_id TEXT NOT NULL,
@@ -275,6 +279,7 @@ class EmbeddedBackend(SearchBackend):
         self._stores: dict[str, VectorStore] = {}
         self._loaded: tuple[str, str] | None = None  # (file name, generation)
         self._allowed_cache: dict[tuple, set[str]] = {}
+        self._vocabulary: tuple[tuple | None, dict[int, list[tuple[str, int]]]] = (None, {})
         self._flock_fd: int | None = None  # the open .lock while this instance holds it
         self._flock_mode = 0  # fcntl.LOCK_SH or fcntl.LOCK_EX while held
 
@@ -577,27 +582,34 @@ class EmbeddedBackend(SearchBackend):
         """Return the number of stored segments."""
         return self._conn(self._current()).execute("SELECT COUNT(*) FROM docs").fetchone()[0]
 
-    def bm25(self, text: str, k: int, filters: Filters = Filters()) -> list[Hit]:
-        """Rank segments by BM25 (tantivy, or FTS5's bm25()), filters inside the query."""
+    def bm25(self, text: str, k: int, filters: Filters = Filters(),
+             fuzzy: Sequence[str] = ()) -> list[Hit]:
+        """Rank segments by BM25 (tantivy, or FTS5's bm25()), filters inside the query.
+
+        A term in ``fuzzy`` also matches the index's terms (Porter stems, from fts5vocab)
+        within its edit budget of its stem: they join the query as alternatives.
+        """
         terms = query_terms(text)
         if not terms or k <= 0:
             return []
+        near = list(dict.fromkeys(word for term in terms if term in fuzzy
+                                  for word in self._near_words(term)))
         if self.bm25_engine == "tantivy":
             current = self._current()
             conn = self._conn(current)
             lexical = self._lexical(current)
             try:
                 if lexical.current(conn):  # else another process is catching up
-                    return self._tantivy_hits(conn, lexical, terms, k, filters)
+                    return self._tantivy_hits(conn, lexical, terms, near, k, filters)
             except (OSError, ValueError) as exc:  # e.g. retired by a rebuild meanwhile
                 logger.warning("tantivy could not answer (%s); FTS5 answers instead", exc)
-        return self._fts5_hits(terms, k, filters)
+        return self._fts5_hits(terms, near, k, filters)
 
     def _tantivy_hits(self, conn: sqlite3.Connection, lexical: LexicalIndex, terms: list[str],
-                      k: int, filters: Filters) -> list[Hit]:
+                      near: list[str], k: int, filters: Filters) -> list[Hit]:
         video_filters = replace(filters, kinds=())
         videos = None if video_filters.is_empty() else self._allowed_videos(video_filters)
-        scored = lexical.search(terms, k, videos, set(filters.kinds) or None)
+        scored = lexical.search(terms, k, videos, set(filters.kinds) or None, stems=near)
         if not scored:
             return []
         rows = dict(scored)
@@ -607,8 +619,13 @@ class EmbeddedBackend(SearchBackend):
         hits = [Hit(segment_id, video_id, rows[rowid]) for rowid, segment_id, video_id in found]
         return sorted(hits, key=lambda hit: (-hit.score, hit.segment_id))
 
-    def _fts5_hits(self, terms: list[str], k: int, filters: Filters) -> list[Hit]:
-        match = " OR ".join('"' + term.replace('"', '""') + '"' for term in terms)
+    def _fts5_hits(self, terms: list[str], near: list[str], k: int,
+                   filters: Filters) -> list[Hit]:
+        # A MATCH string is stemmed again, so a stem the stemmer would change ("caus") is
+        # asked for as a prefix ("caus"*), which prefix queries leave unstemmed.
+        alternatives = [_quoted(word) if stem(word) == word else _quoted(word) + "*"
+                        for word in near]
+        match = " OR ".join(dict.fromkeys([_quoted(term) for term in terms] + alternatives))
         where, args = _filter_sql(filters)
         sql = (  # `where` holds only fixed clauses with ? placeholders
             "SELECT d.id, d.video_id, -bm25(docs_fts) AS score FROM docs_fts "  # noqa: S608
@@ -621,6 +638,44 @@ class EmbeddedBackend(SearchBackend):
             raise BackendUnavailable(f"BM25 query failed: {exc}") from exc
         return [Hit(segment_id, video_id, float(score)) for segment_id, video_id, score in rows]
 
+    def term_counts(self, terms: Sequence[str], filters: Filters = Filters(),
+                    cap: int = 10) -> dict[str, int]:
+        """Return how many segments (passing filters) hold each term, counted up to cap."""
+        where, args = _filter_sql(filters)
+        sql = ("SELECT COUNT(*) FROM (SELECT 1 FROM docs_fts "  # noqa: S608 (fixed clauses)
+               "JOIN docs d ON d.rowid = docs_fts.rowid "
+               f"WHERE docs_fts MATCH ? {where} LIMIT ?)")
+        conn = self._conn(self._current())
+        try:
+            return {term: int(conn.execute(sql, (_quoted(term), *args, cap)).fetchone()[0])
+                    for term in terms}
+        except sqlite3.OperationalError as exc:
+            raise BackendUnavailable(f"term count failed: {exc}") from exc
+
+    def _near_words(self, term: str) -> list[str]:
+        """Return the index terms (Porter stems) within the term's edit budget of its stem.
+
+        Candidates come from the FTS5 vocabulary (fts5vocab), most common first.
+        """
+        edits, own = max_edits(term), stem(term)
+        by_length = self._vocabulary_by_length()
+        nearby = [entry for n in range(len(own) - edits, len(own) + edits + 1)
+                  for entry in by_length.get(n, ())]
+        return list(candidates(own, nearby, edits))
+
+    def _vocabulary_by_length(self) -> dict[int, list[tuple[str, int]]]:
+        """Return the index's (term, document count) pairs by length, cached per generation."""
+        current = self._current()
+        conn = self._conn(current)
+        generation = conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]
+        key = (current, generation)
+        if self._vocabulary[0] != key:
+            by_length: dict[int, list[tuple[str, int]]] = {}
+            for term, count in conn.execute("SELECT term, doc FROM docs_vocab"):
+                by_length.setdefault(len(term), []).append((term, int(count)))
+            self._vocabulary = (key, by_length)
+        return self._vocabulary[1]
+
     def knn(
         self, field: str, vector: np.ndarray, k: int, filters: Filters = Filters()
     ) -> list[Hit]:
@@ -629,6 +684,21 @@ class EmbeddedBackend(SearchBackend):
         video_filters = replace(filters, kinds=())
         videos = None if video_filters.is_empty() else self._allowed_videos(video_filters)
         return store.search(vector, k, videos, set(filters.kinds) or None)
+
+    def facet_counts(self, video_ids: Sequence[str], names: Sequence[str]
+                     ) -> dict[str, dict[str, int]]:
+        """Count these videos per tag, language and duration bucket (one row per video)."""
+        counts: dict[str, dict[str, int]] = {name: {} for name in names if name in _FACET_SQL}
+        if not counts or not video_ids:
+            return counts
+        conn = self._conn(self._current())
+        marks = ", ".join("?" * len(video_ids))
+        one_row = ("WITH v AS (SELECT MIN(rowid) AS r FROM docs "  # noqa: S608 (fixed SQL)
+                   f"WHERE video_id IN ({marks}) GROUP BY video_id) ")
+        for name in counts:
+            sql = one_row + _FACET_SQL[name]
+            counts[name] = {str(value): int(n) for value, n in conn.execute(sql, list(video_ids))}
+        return counts
 
     def vectors_for_video(self, video_id: str, field: str = "text") -> np.ndarray:
         """Return the normalized vectors of a video's segments."""
@@ -746,12 +816,34 @@ class EmbeddedBackend(SearchBackend):
         self._local.conns = {}
 
 
+def _duration_case() -> str:
+    """Return an SQL CASE that names the duration bucket of d.duration."""
+    arms = [f"WHEN d.duration < {float(b.high)!r} THEN '{b.key}'"
+            for b in DURATION_BUCKETS if b.high is not None]
+    return f"CASE {' '.join(arms)} ELSE '{DURATION_BUCKETS[-1].key}' END"
+
+
+_FACET_SQL = {  # each counts one docs row per video (v.r), joined as d
+    "tags": "SELECT t.value, COUNT(*) FROM v JOIN docs d ON d.rowid = v.r, json_each(d.tags) t "
+            "GROUP BY t.value",
+    "language": "SELECT d.language, COUNT(*) FROM v JOIN docs d ON d.rowid = v.r "
+                "WHERE d.language != '' GROUP BY d.language",
+    "duration": f"SELECT {_duration_case()}, COUNT(*) FROM v JOIN docs d ON d.rowid = v.r "  # noqa: S608
+                "GROUP BY 1",
+}
+
+
 def _vector_rows(conn: sqlite3.Connection, field: str, after: int) -> list[tuple]:
     return conn.execute(
         "SELECT v.seq, v.segment_id, d.video_id, d.kind, v.vec FROM vectors v "
         "JOIN docs d ON d.id = v.segment_id WHERE v.field = ? AND v.seq > ? ORDER BY v.seq",
         (field, after),
     ).fetchall()
+
+
+def _quoted(term: str) -> str:
+    """Return a term as an FTS5 string (no operator or column syntax inside)."""
+    return '"' + term.replace('"', '""') + '"'
 
 
 def _bump(conn: sqlite3.Connection) -> None:

@@ -215,12 +215,18 @@ class LexicalIndex:
 
     # -- searching -------------------------------------------------------------------------
     def search(self, terms: list[str], k: int, videos: set[str] | None,
-               kinds: set[str] | None) -> list[tuple[int, float]]:
-        """Return up to k (row, BM25 score) pairs, best first, for any of the terms."""
+               kinds: set[str] | None, stems: Iterable[str] = ()) -> list[tuple[int, float]]:
+        """Return up to k (row, BM25 score) pairs, best first, for any of the terms.
+
+        ``stems`` are already stemmed (typo alternatives from the vocabulary): they are
+        matched as they are, and also as the analyzer would have them.
+        """
         tantivy, index = self._tantivy, self._index
         schema = index.schema
-        tokens = list(dict.fromkeys(token for term in terms
-                                    for token in _analyzer().analyze(term)))
+        tokens = list(dict.fromkeys([token for term in terms
+                                     for token in _analyzer().analyze(term)]
+                                    + [token for word in stems
+                                       for token in (word, *_analyzer().analyze(word))]))
         if not tokens:
             return []
         should = [(tantivy.Occur.Should, tantivy.Query.term_query(schema, "text", token))

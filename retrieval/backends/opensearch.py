@@ -53,7 +53,7 @@ import json
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from contextlib import contextmanager
@@ -69,8 +69,10 @@ from django.core.exceptions import ImproperlyConfigured
 from opensearchpy import exceptions as errors
 
 from retrieval.documents import Filters, Hit, IndexReport, SegmentDoc
+from retrieval.facets import DURATION_BUCKETS, MAX_VALUES
 from retrieval.fusion import FusionSpec, ScoredSegment
 from retrieval.text import query_terms
+from retrieval.typos import MAX_EXPANSIONS, max_edits
 
 from .base import BackendUnavailable, SearchBackend, invalid_document
 from .opensearch_client import build_client
@@ -87,6 +89,16 @@ RANKED = {"sort": [{"_score": "desc"}, {"id": "asc"}], "track_scores": True,
           "_source": ["video_id"]}
 MAX_DIMENSION = 16_000  # the lucene engine's limit
 QUANTIZE_BITS = (0, 7, 1)
+# facet aggregations: distinct videos per tag, language and duration bucket
+VIDEO_COUNT = {"cardinality": {"field": "video_id", "precision_threshold": 40_000}}
+FACET_AGGS = {
+    "tags": {"terms": {"field": "tags", "size": MAX_VALUES, "order": {"videos": "desc"}}},
+    "language": {"terms": {"field": "language", "size": MAX_VALUES,
+                           "order": {"videos": "desc"}}},
+    "duration": {"range": {"field": "duration", "keyed": False, "ranges": [
+        {"key": b.key, **({"from": b.low} if b.low > 0 else {}),
+         **({"to": b.high} if b.high is not None else {})} for b in DURATION_BUCKETS]}},
+}
 # what a rebuild changes on the index it loads, and what it restores before the swap
 LOADING = {"refresh_interval": "-1", "translog.durability": "async",
            "translog.flush_threshold_size": "1gb"}
@@ -571,18 +583,49 @@ class OpenSearchBackend(SearchBackend):
             return int(self.client.count(index=self.read_alias)["count"])
 
     @staticmethod
-    def _match(terms: list[str], filters: dict | None) -> dict:
-        match = {"match": {"text": {"query": " ".join(terms)}}}
+    def _match(terms: list[str], filters: dict | None, fuzzy: Sequence[str] = ()) -> dict:
+        """Build the BM25 query: any of the terms; those in fuzzy within their edit budget.
+
+        A fuzzy term gets a clause of its own (fuzziness from retrieval.typos, on the query
+        term's length); the others share one match, so their scores add up as before.
+        """
+        exact = [term for term in terms if term not in fuzzy]
+        clauses = [{"match": {"text": {"query": " ".join(exact)}}}] if exact else []
+        clauses += [{"match": {"text": {"query": term, "fuzziness": max_edits(term),
+                                        "prefix_length": 0, "max_expansions": MAX_EXPANSIONS,
+                                        "fuzzy_transpositions": True}}}
+                    for term in terms if term in fuzzy]
+        match = clauses[0] if len(clauses) == 1 else {"bool": {"should": clauses,
+                                                               "minimum_should_match": 1}}
         return {"bool": {"must": [match], "filter": [filters]}} if filters else match
 
-    def bm25(self, text: str, k: int, filters: Filters = Filters()) -> list[Hit]:
+    def bm25(self, text: str, k: int, filters: Filters = Filters(),
+             fuzzy: Sequence[str] = ()) -> list[Hit]:
         """Rank segments by BM25 over the English-analyzed text, filtered in the same query."""
         terms = query_terms(text)
         if not terms or k <= 0:
             return []
-        body = {"size": k, "query": self._match(terms, filter_query(filters)), **RANKED}
+        body = {"size": k, "query": self._match(terms, filter_query(filters), fuzzy), **RANKED}
         return [Hit(h["_id"], h["_source"]["video_id"], float(h["_score"]))
                 for h in self._search(body, "BM25 search")]
+
+    def term_counts(self, terms: Sequence[str], filters: Filters = Filters(),
+                    cap: int = 10) -> dict[str, int]:
+        """Return how many segments (passing filters) hold each term: one filter agg each."""
+        if not terms:
+            return {}
+        where = filter_query(filters)
+        body: dict = {"size": 0, "track_total_hits": False, "aggs": {
+            f"t{n}": {"filter": {"match": {"text": {"query": term}}}}
+            for n, term in enumerate(terms)}}
+        if where:
+            body["query"] = where
+        self.ensure_index()
+        with self._calls("term counts"):
+            response = self.client.search(index=self.read_alias, body=body,
+                                          allow_partial_search_results=False)
+        aggs = response["aggregations"]
+        return {term: min(cap, int(aggs[f"t{n}"]["doc_count"])) for n, term in enumerate(terms)}
 
     def _knn_query(self, field: str, vector: np.ndarray, k: int, filters: dict | None) -> dict:
         """Build a k-NN query on a vector field with the filters inside it.
@@ -612,6 +655,29 @@ class OpenSearchBackend(SearchBackend):
         hits = self._search({"size": k, "query": query, **RANKED}, "k-NN search")
         return [Hit(h["_id"], h["_source"]["video_id"], 2.0 * float(h["_score"]) - 1.0)
                 for h in hits]
+
+    def facet_counts(self, video_ids: Sequence[str], names: Sequence[str]
+                     ) -> dict[str, dict[str, int]]:
+        """Count these videos per tag, language and duration bucket, by aggregations.
+
+        Each bucket counts distinct video ids (cardinality, exact below its precision
+        threshold, which is above any result set's size), since every segment of a video
+        carries the video's tags, language and duration.
+        """
+        aggs = {name: {**FACET_AGGS[name], "aggs": {"videos": VIDEO_COUNT}}
+                for name in names if name in FACET_AGGS}
+        if not aggs or not video_ids:
+            return {name: {} for name in aggs}
+        body = {"size": 0, "query": {"bool": {"filter": [
+            {"terms": {"video_id": list(video_ids)}}]}}, "aggs": aggs}
+        self.ensure_index()
+        with self._calls("facet counts"):
+            response = self.client.search(index=self.read_alias, body=body,
+                                          allow_partial_search_results=False)
+        return {name: {str(b["key"]): int(b["videos"]["value"])
+                       for b in response["aggregations"][name]["buckets"]
+                       if b["videos"]["value"] > 0 and b["key"] != ""}
+                for name in aggs}
 
     def vectors_for_video(self, video_id: str, field: str = "text") -> np.ndarray:
         """Return the normalized vectors of a video's segments."""
@@ -685,7 +751,7 @@ class OpenSearchBackend(SearchBackend):
 
     def hybrid(
         self, text: str, vectors: Mapping[str, np.ndarray], k: int, filters: Filters,
-        spec: FusionSpec,
+        spec: FusionSpec, fuzzy: Sequence[str] = (),
     ) -> list[ScoredSegment]:
         """Fuse BM25 (when text has terms) and k-NN per vector field on the server.
 
@@ -700,7 +766,7 @@ class OpenSearchBackend(SearchBackend):
             return []
         where = filter_query(filters)
         terms = query_terms(text) if text else []
-        names, queries = (["bm25"], [self._match(terms, where)]) if terms else ([], [])
+        names, queries = (["bm25"], [self._match(terms, where, fuzzy)]) if terms else ([], [])
         for field in sorted(vectors, key=lambda f: (f not in SIGNAL_ORDER, f)):
             if field in self.dimensions and np.any(vectors[field]):
                 names.append(field)

@@ -115,11 +115,11 @@ def test_schema_lists_every_endpoint(client):
     schema = response.json()
     assert {"/api/search", "/api/videos", "/api/videos/{video_id}",
             "/api/videos/{video_id}/similar", "/api/users/{user_id}/recommendations",
-            "/api/watch-events"} <= set(schema["paths"])
+            "/api/watch-events", "/api/suggest"} <= set(schema["paths"])
     assert schema["components"]["securitySchemes"]["ApiKey"]["type"] == "apiKey"
     search_params = {p["name"] for p in schema["paths"]["/api/search"]["get"]["parameters"]}
     assert {"q", "k", "page", "fusion", "weights", "explain", "tags", "language",
-            "min_duration", "max_duration"} <= search_params
+            "min_duration", "max_duration", "facets", "typos"} <= search_params
 
 
 def test_docs_are_served_without_a_cdn(client):

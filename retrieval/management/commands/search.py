@@ -21,6 +21,15 @@ def clock(seconds: float) -> str:
     return f"{int(minutes)}:{rest:04.1f}"
 
 
+def bracketed(moment) -> str:
+    """Return a moment's snippet with its highlighted spans in [brackets]."""
+    text, out, at = moment.snippet, [], 0
+    for start, end in moment.highlights:
+        out += [text[at:start], "[", text[start:end], "]"]
+        at = end
+    return "".join(out) + text[at:]
+
+
 class Command(BaseCommand):
     help = "Run a hybrid search and print ranked videos with their best moments."
 
@@ -44,13 +53,19 @@ class Command(BaseCommand):
         parser.add_argument("--explain", action="store_true")
         parser.add_argument("--json", action="store_true")
         parser.add_argument("--all", action="store_true", help="Include unpublished videos.")
+        parser.add_argument("--facets", default="",
+                            help="Count the result set's videos per value, e.g. "
+                                 "tags,language,kind,duration.")
+        parser.add_argument("--no-typos", action="store_true",
+                            help="Match query terms exactly (no BM25 typo tolerance).")
 
     def handle(self, *args, **opts) -> None:
         params = {"q": opts["query"], "k": opts["k"], "fusion": opts["fusion"],
                   "normalization": opts["normalization"], "weights": opts["weights"],
                   "signals": opts["signals"], "explain": str(opts["explain"]),
                   "profile": opts["profile"], "min_tier": opts["min_tier"],
-                  "like": opts["like"]}
+                  "like": opts["like"], "facets": opts["facets"],
+                  "typos": str(not opts["no_typos"])}
         try:
             request = parse_request(params, published_default=None if opts["all"] else True,
                                     backend=opts["backend"])
@@ -101,12 +116,19 @@ class Command(BaseCommand):
             sure = [m for m in match.moments if all_moments or m.tier != "low"]
             for moment in sure or match.moments[:1]:
                 self.stdout.write(f"     {clock(moment.start)}–{clock(moment.end)} "
-                                  f"[{moment.kind}] {moment.snippet}")
+                                  f"[{moment.kind}] {bracketed(moment)}")
                 for name, s in (moment.explain or {}).items():
                     if isinstance(s, dict):
                         self.stdout.write(f"         {name}: raw {s['raw']:.4f} → "
                                           f"{s['normalized']:.4f} (rank {s['rank']})")
                     else:
                         self.stdout.write(f"         {name}: {s:g}")
+        if response.did_you_mean:
+            self.stdout.write(f'Did you mean "{response.did_you_mean}"?')
+        if response.fuzzy:
+            self.stdout.write(f"(typo-tolerant terms: {', '.join(response.fuzzy)})")
+        for name, values in (response.facets or {}).items():
+            counts = ", ".join(f"{v.get('label', v['value'])} {v['count']}" for v in values)
+            self.stdout.write(f"{name}: {counts or '-'}")
         if response.request.explain:
             self.stdout.write(f"timings (ms): {response.timings_ms}")
