@@ -592,24 +592,25 @@ class EmbeddedBackend(SearchBackend):
         terms = query_terms(text)
         if not terms or k <= 0:
             return []
-        near = list(dict.fromkeys(word for term in terms if term in fuzzy
-                                  for word in self._near_words(term)))
+        tolerant = [term for term in terms if term in fuzzy]
         if self.bm25_engine == "tantivy":
             current = self._current()
             conn = self._conn(current)
             lexical = self._lexical(current)
             try:
                 if lexical.current(conn):  # else another process is catching up
-                    return self._tantivy_hits(conn, lexical, terms, near, k, filters)
+                    return self._tantivy_hits(conn, lexical, terms, lexical.near_words(tolerant),
+                                              k, filters)
             except (OSError, ValueError) as exc:  # e.g. retired by a rebuild meanwhile
                 logger.warning("tantivy could not answer (%s); FTS5 answers instead", exc)
+        near = list(dict.fromkeys(word for term in tolerant for word in self._near_words(term)))
         return self._fts5_hits(terms, near, k, filters)
 
     def _tantivy_hits(self, conn: sqlite3.Connection, lexical: LexicalIndex, terms: list[str],
                       near: list[str], k: int, filters: Filters) -> list[Hit]:
         video_filters = replace(filters, kinds=())
         videos = None if video_filters.is_empty() else self._allowed_videos(video_filters)
-        scored = lexical.search(terms, k, videos, set(filters.kinds) or None, stems=near)
+        scored = lexical.search(terms, k, videos, set(filters.kinds) or None, near=near)
         if not scored:
             return []
         rows = dict(scored)
@@ -653,9 +654,10 @@ class EmbeddedBackend(SearchBackend):
             raise BackendUnavailable(f"term count failed: {exc}") from exc
 
     def _near_words(self, term: str) -> list[str]:
-        """Return the index terms (Porter stems) within the term's edit budget of its stem.
+        """Return the FTS5 index terms (Porter stems) within the term's edit budget of its stem.
 
-        Candidates come from the FTS5 vocabulary (fts5vocab), most common first.
+        Candidates come from the FTS5 vocabulary (fts5vocab), most common first; the tantivy
+        engine asks its own term dictionary (LexicalIndex.near_words).
         """
         edits, own = max_edits(term), stem(term)
         by_length = self._vocabulary_by_length()

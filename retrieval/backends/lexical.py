@@ -30,6 +30,8 @@ from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
 
+from retrieval.typos import candidates, max_edits
+
 logger = logging.getLogger("reelsearch.lexical")
 
 ANALYZER = "reelsearch_en"
@@ -112,6 +114,7 @@ class LexicalIndex:
         self._lock = threading.Lock()
         self._index = None
         self._loaded = -1  # the APPLIED value this process's searcher reflects
+        self._vocabulary: tuple[int, dict[int, list[tuple[str, int]]]] = (-2, {})
 
     # -- replaying the log -----------------------------------------------------------------
     def current(self, conn: sqlite3.Connection) -> bool:
@@ -214,19 +217,33 @@ class LexicalIndex:
         self._loaded = applied
 
     # -- searching -------------------------------------------------------------------------
+    def near_words(self, terms: Iterable[str]) -> list[str]:
+        """Return the index's terms within each query term's edit budget of its stem."""
+        if self._vocabulary[0] != self._loaded:  # the term dictionary as last reloaded
+            by_length: dict[int, list[tuple[str, int]]] = {}
+            for term, count in self._index.searcher().terms_with_prefix("text", ""):
+                by_length.setdefault(len(term), []).append((term, int(count)))
+            self._vocabulary = (self._loaded, by_length)
+        by_length = self._vocabulary[1]
+        found: list[str] = []
+        for term in terms:
+            edits, stems = max_edits(term), _analyzer().analyze(term)
+            for own in stems:
+                nearby = [entry for n in range(len(own) - edits, len(own) + edits + 1)
+                          for entry in by_length.get(n, ())]
+                found += candidates(own, nearby, edits)
+        return list(dict.fromkeys(found))
+
     def search(self, terms: list[str], k: int, videos: set[str] | None,
-               kinds: set[str] | None, stems: Iterable[str] = ()) -> list[tuple[int, float]]:
+               kinds: set[str] | None, near: Iterable[str] = ()) -> list[tuple[int, float]]:
         """Return up to k (row, BM25 score) pairs, best first, for any of the terms.
 
-        ``stems`` are already stemmed (typo alternatives from the vocabulary): they are
-        matched as they are, and also as the analyzer would have them.
+        ``near`` holds index terms as they are (typo alternatives from near_words()).
         """
         tantivy, index = self._tantivy, self._index
         schema = index.schema
         tokens = list(dict.fromkeys([token for term in terms
-                                     for token in _analyzer().analyze(term)]
-                                    + [token for word in stems
-                                       for token in (word, *_analyzer().analyze(word))]))
+                                     for token in _analyzer().analyze(term)] + list(near)))
         if not tokens:
             return []
         should = [(tantivy.Occur.Should, tantivy.Query.term_query(schema, "text", token))
