@@ -23,7 +23,7 @@ from retrieval.params import ParameterError
 from retrieval.serialize import video_moments_json
 
 from .auth import HasApiKey, is_privileged
-from .http import error_responses, int_param, int_schema, published_video
+from .http import error_responses, int_param, int_schema, published_video, reject_unknown
 from .models import Transcript, Video, VideoStatus
 from .queries import keyframes_by_video, with_any_tag
 from .serializers import VideoDetailSerializer, VideoSummarySerializer, WatchEventSerializer
@@ -72,6 +72,7 @@ VideoPage = inline_serializer("VideoPage", {
 def video_list(request: Request) -> Response:
     """List published, ready videos, newest first."""
     params = request.query_params
+    reject_unknown(params, ("page", "page_size", "tags", "language"))
     page = int_param(params, "page", 1, 1, MAX_PAGE)
     size = int_param(params, "page_size", 20, 1, MAX_PAGE_SIZE)
     videos = Video.objects.filter(published=True, status=VideoStatus.READY)
@@ -102,9 +103,10 @@ def video_detail(request: Request, video_id: str) -> Response:
     """Return a video with its keyframes and moments (its segments, or the best ones for q).
 
     Only published, ready videos, except to staff and API-key callers (404 otherwise)."""
+    params = request.query_params
+    reject_unknown(params, ("q", "moments"))
     video = published_video(video_id, privileged=is_privileged(request))
     context: dict = {"request": request}
-    params = request.query_params
     query = str(params.get("q") or "").strip()
     if len(query) > MAX_QUERY:
         raise ParameterError(f"q must be at most {MAX_QUERY} characters.")

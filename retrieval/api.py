@@ -325,6 +325,7 @@ Recommendations = inline_serializer("Recommendations", {
 @permission_classes([AllowAny])
 def similar_view(request: Request, video_id: str) -> Response:
     """More like this: the videos nearest to one video by vectors and text, itself excluded."""
+    reject_unknown(request.query_params, ("k",))
     video = published_video(video_id)
     k = int_param(request.query_params, "k", 10, 1, MAX_RECOMMENDATIONS)
     picks = similar_videos(video, k=k)
@@ -352,6 +353,7 @@ def user_recommendations_view(request: Request, user_id: str) -> Response:
     if not user_id.strip() or len(user_id) > MAX_USER_ID:
         raise ParameterError(f"The user id must be 1 to {MAX_USER_ID} characters.")
     params = request.query_params
+    reject_unknown(params, ("k", "q", "diversity"))
     k = int_param(params, "k", 10, 1, MAX_RECOMMENDATIONS)
     diversity = float_param(params, "diversity", DEFAULT_DIVERSITY, 0.0, 1.0)
     query = str(params.get("q") or "").strip()

@@ -353,6 +353,18 @@ def test_an_unknown_search_parameter_is_named_in_the_error(client, catalog):
     assert "Unknown parameter(s) ['sizee', 'tag']" in message and "tags" in message
 
 
+def test_every_endpoint_names_an_unknown_parameter(client, catalog, api_key):
+    video = catalog["Sourdough Basics"].pk
+    for url, known in (("/api/videos", {"page": "1"}), (f"/api/videos/{video}", {"q": "bread"}),
+                       (f"/api/videos/{video}/similar", {"k": "2"}),
+                       ("/api/users/u1/recommendations", {"k": "2"})):
+        response = client.get(url, {**known, "pagesize": "3"}, HTTP_X_API_KEY=api_key)
+        assert response.status_code == 400, (url, response.content)
+        assert "Unknown parameter(s) ['pagesize']" in error_of(response), url
+    response = client.get("/api/videos", {"page": "1"}, HTTP_X_API_KEY=api_key)
+    assert response.status_code == 200
+
+
 def test_listed_fusion_parameters_shape_the_answer(client, catalog):
     for params in ({"fusion": "rrf", "rank_constant": "5"}, {"coverage": "1.5"},
                    {"kinds": "speech,metadata", "signals": "bm25,text"}):
