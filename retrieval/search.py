@@ -283,15 +283,22 @@ def search(request: SearchRequest) -> SearchResponse:
     request = resolve(request)
     backend = get_backend(request.backend)
     rare = typo_terms(request, backend) if not request.like else ()
-    respelt = respell(request.query, rare) if rare and "text" in request.signals else None
     if rare:
         timer("typos")
-    vectors = query_vectors(request, backend, timer, respelt)
+    vectors = query_vectors(request, backend, timer)
     fuzzy = rare if "bm25" in request.signals else ()
+    respelt = None
     if request.like:
         videos, sizes, relevance, ranked = composed_videos(request, backend, vectors, timer)
     else:
         videos, sizes, relevance, ranked = plain_videos(request, backend, vectors, timer, fuzzy)
+        if rare and "text" in request.signals and not confident(relevance):
+            # the words as typed found nothing sure: the dense signals try them respelt
+            respelt = respell(request.query, rare)
+            if respelt:
+                vectors = query_vectors(request, backend, timer, respelt)
+                videos, sizes, relevance, ranked = plain_videos(request, backend, vectors,
+                                                                timer, fuzzy)
     if relevance and (request.min_score is not None or request.min_tier is not None):
         videos = [v for v in videos
                   if passes(relevance.get(v.video_id), request.min_score, request.min_tier)]
@@ -370,6 +377,11 @@ def composed_videos(request: SearchRequest, backend: SearchBackend,
     sizes = {name: len(signal) for name, signal in hits.items()}
     return (videos, sizes, best_similarity(hits.get("text", [])),
             [moment for video in videos for moment in video.moments])
+
+
+def confident(relevance: Mapping[str, float]) -> bool:
+    """Return True when some video's best cosine reaches the high relevance tier."""
+    return max(relevance.values(), default=-1.0) >= thresholds()["high"]
 
 
 @functools.cache
