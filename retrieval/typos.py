@@ -50,6 +50,24 @@ def distance(a: str, b: str, limit: int) -> int:
     return previous[-1] if previous[-1] <= limit else limit + 1
 
 
+Vocabulary = dict[int, list[tuple[str, int]]]  # (term, document frequency) by term length
+
+
+def by_length(pairs: Iterable[tuple[str, int]]) -> Vocabulary:
+    """Group (term, document frequency) pairs by the term's length, for near_terms()."""
+    grouped: Vocabulary = {}
+    for term, count in pairs:
+        grouped.setdefault(len(term), []).append((term, int(count)))
+    return grouped
+
+
+def near_terms(own: str, vocabulary: Vocabulary, edits: int) -> list[str]:
+    """Return the vocabulary's terms within `edits` of the (stemmed) term `own`."""
+    nearby = [entry for n in range(len(own) - edits, len(own) + edits + 1)
+              for entry in vocabulary.get(n, ())]
+    return candidates(own, nearby, edits)
+
+
 def candidates(term: str, vocabulary: Sequence[tuple[str, int]], edits: int,
                limit: int = MAX_EXPANSIONS) -> list[str]:
     """Return the vocabulary terms within `edits` of term, fewest edits then most frequent.

@@ -43,7 +43,7 @@ from retrieval.analysis import stem
 from retrieval.documents import Filters, Hit, IndexReport, SegmentDoc
 from retrieval.facets import DURATION_BUCKETS
 from retrieval.text import query_terms
-from retrieval.typos import candidates, max_edits
+from retrieval.typos import Vocabulary, by_length, max_edits, near_terms
 
 from .ann import HnswIndex
 from .ann import available as ann_available
@@ -279,7 +279,7 @@ class EmbeddedBackend(SearchBackend):
         self._stores: dict[str, VectorStore] = {}
         self._loaded: tuple[str, str] | None = None  # (file name, generation)
         self._allowed_cache: dict[tuple, set[str]] = {}
-        self._vocabulary: tuple[tuple | None, dict[int, list[tuple[str, int]]]] = (None, {})
+        self._vocabulary: tuple[tuple | None, Vocabulary] = (None, {})
         self._flock_fd: int | None = None  # the open .lock while this instance holds it
         self._flock_mode = 0  # fcntl.LOCK_SH or fcntl.LOCK_EX while held
 
@@ -659,23 +659,16 @@ class EmbeddedBackend(SearchBackend):
         Candidates come from the FTS5 vocabulary (fts5vocab), most common first; the tantivy
         engine asks its own term dictionary (LexicalIndex.near_words).
         """
-        edits, own = max_edits(term), stem(term)
-        by_length = self._vocabulary_by_length()
-        nearby = [entry for n in range(len(own) - edits, len(own) + edits + 1)
-                  for entry in by_length.get(n, ())]
-        return list(candidates(own, nearby, edits))
+        return near_terms(stem(term), self._vocabulary_by_length(), max_edits(term))
 
-    def _vocabulary_by_length(self) -> dict[int, list[tuple[str, int]]]:
+    def _vocabulary_by_length(self) -> Vocabulary:
         """Return the index's (term, document count) pairs by length, cached per generation."""
         current = self._current()
         conn = self._conn(current)
         generation = conn.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0]
         key = (current, generation)
         if self._vocabulary[0] != key:
-            by_length: dict[int, list[tuple[str, int]]] = {}
-            for term, count in conn.execute("SELECT term, doc FROM docs_vocab"):
-                by_length.setdefault(len(term), []).append((term, int(count)))
-            self._vocabulary = (key, by_length)
+            self._vocabulary = (key, by_length(conn.execute("SELECT term, doc FROM docs_vocab")))
         return self._vocabulary[1]
 
     def knn(

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
 
-from retrieval.typos import candidates, max_edits
+from retrieval.typos import Vocabulary, by_length, max_edits, near_terms
 
 logger = logging.getLogger("reelsearch.lexical")
 
@@ -114,7 +114,7 @@ class LexicalIndex:
         self._lock = threading.Lock()
         self._index = None
         self._loaded = -1  # the APPLIED value this process's searcher reflects
-        self._vocabulary: tuple[int, dict[int, list[tuple[str, int]]]] = (-2, {})
+        self._vocabulary: tuple[int, Vocabulary] = (-2, {})
 
     # -- replaying the log -----------------------------------------------------------------
     def current(self, conn: sqlite3.Connection) -> bool:
@@ -150,14 +150,15 @@ class LexicalIndex:
         entries = conn.execute("SELECT seq, row FROM lexical_log WHERE seq > ? ORDER BY seq",
                                (applied,)).fetchall()
         writer = index.writer(heap_size=WRITER_HEAP, num_threads=1)
-        cleared = [n for n, (_, row) in enumerate(entries) if row is None]
+        rows = [row for _, row in entries]
+        cleared = None in rows
+        if cleared:  # only what came after the last clear matters
+            rows = rows[len(rows) - rows[::-1].index(None):]
         if applied < 0 or cleared:
             writer.delete_all_documents()
         if applied < 0:  # a new index: every row, not only those still in the log
             rows = [row for (row,) in conn.execute("SELECT rowid FROM docs")]
-        else:
-            rows = list(dict.fromkeys(row for _, row in entries[cleared[-1] + 1 if cleared
-                                                                 else 0:]))
+        rows = list(dict.fromkeys(rows))
         for start in range(0, len(rows), CHUNK):
             part = rows[start:start + CHUNK]
             if applied >= 0:  # (a term deletion would not match the unsigned field's terms)
@@ -220,19 +221,12 @@ class LexicalIndex:
     def near_words(self, terms: Iterable[str]) -> list[str]:
         """Return the index's terms within each query term's edit budget of its stem."""
         if self._vocabulary[0] != self._loaded:  # the term dictionary as last reloaded
-            by_length: dict[int, list[tuple[str, int]]] = {}
-            for term, count in self._index.searcher().terms_with_prefix("text", ""):
-                by_length.setdefault(len(term), []).append((term, int(count)))
-            self._vocabulary = (self._loaded, by_length)
-        by_length = self._vocabulary[1]
-        found: list[str] = []
-        for term in terms:
-            edits, stems = max_edits(term), _analyzer().analyze(term)
-            for own in stems:
-                nearby = [entry for n in range(len(own) - edits, len(own) + edits + 1)
-                          for entry in by_length.get(n, ())]
-                found += candidates(own, nearby, edits)
-        return list(dict.fromkeys(found))
+            terms_now = self._index.searcher().terms_with_prefix("text", "")
+            self._vocabulary = (self._loaded, by_length(terms_now))
+        vocabulary = self._vocabulary[1]
+        return list(dict.fromkeys(word for term in terms
+                                  for own in _analyzer().analyze(term)
+                                  for word in near_terms(own, vocabulary, max_edits(term))))
 
     def search(self, terms: list[str], k: int, videos: set[str] | None,
                kinds: set[str] | None, near: Iterable[str] = ()) -> list[tuple[int, float]]:
