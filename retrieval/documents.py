@@ -48,6 +48,8 @@ class Hit:
     segment_id: str
     video_id: str
     score: float
+    # The segment's indexed text, when the backend returned it with the hit (BM25 does).
+    text: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

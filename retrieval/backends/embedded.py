@@ -33,7 +33,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +99,14 @@ def fts5_available() -> bool:
     except sqlite3.OperationalError:
         return False
     return True
+
+
+@dataclass(frozen=True)
+class VideoScope:
+    """The indexed videos that pass a set of filters, and those that do not."""
+
+    allowed: frozenset[str]
+    excluded: frozenset[str]
 
 
 class VectorStore:
@@ -186,8 +194,10 @@ class VectorStore:
             setattr(self, name, grown)
 
     def _member(self, codes: np.ndarray, values: set[str]) -> np.ndarray:
-        wanted = [self.codes[value] for value in values if value in self.codes]
-        return np.isin(codes, np.asarray(wanted, dtype=np.int32))
+        """Return which rows have one of the values (a lookup table over the small codes)."""
+        table = np.zeros(len(self.codes) + 1, dtype=bool)
+        table[[self.codes[value] for value in values if value in self.codes]] = True
+        return table[codes]
 
     def drop(self, segment_ids: Iterable[str]) -> None:
         """Forget vectors (their rows are masked out)."""
@@ -278,7 +288,7 @@ class EmbeddedBackend(SearchBackend):
         self._lock = threading.RLock()
         self._stores: dict[str, VectorStore] = {}
         self._loaded: tuple[str, str] | None = None  # (file name, generation)
-        self._allowed_cache: dict[tuple, set[str]] = {}
+        self._allowed_cache: dict[tuple, VideoScope] = {}
         self._vocabulary: tuple[tuple | None, Vocabulary] = (None, {})
         self._flock_fd: int | None = None  # the open .lock while this instance holds it
         self._flock_mode = 0  # fcntl.LOCK_SH or fcntl.LOCK_EX while held
@@ -608,17 +618,32 @@ class EmbeddedBackend(SearchBackend):
 
     def _tantivy_hits(self, conn: sqlite3.Connection, lexical: LexicalIndex, terms: list[str],
                       near: list[str], k: int, filters: Filters) -> list[Hit]:
-        video_filters = replace(filters, kinds=())
-        videos = None if video_filters.is_empty() else self._allowed_videos(video_filters)
-        scored = lexical.search(terms, k, videos, set(filters.kinds) or None, near=near)
+        videos, excluded = self._tantivy_scope(filters)
+        scored = lexical.search(terms, k, videos, set(filters.kinds) or None, near=near,
+                                excluded=excluded)
         if not scored:
             return []
         rows = dict(scored)
+        # The filters again, on the rows found: a video written since the scope was read
+        # is judged by its own row.
+        where, args = _filter_sql(filters)
         found = conn.execute(
-            f"SELECT rowid, id, video_id FROM docs WHERE rowid IN ({', '.join('?' * len(rows))})",  # noqa: S608
-            list(rows)).fetchall()
-        hits = [Hit(segment_id, video_id, rows[rowid]) for rowid, segment_id, video_id in found]
+            "SELECT d.rowid, d.id, d.video_id, d.text FROM docs d "  # noqa: S608 (fixed clauses)
+            f"WHERE d.rowid IN ({', '.join('?' * len(rows))}) {where}",
+            [*rows, *args]).fetchall()
+        hits = [Hit(segment_id, video_id, rows[rowid], text)
+                for rowid, segment_id, video_id, text in found]
         return sorted(hits, key=lambda hit: (-hit.score, hit.segment_id))
+
+    def _tantivy_scope(self, filters: Filters) -> tuple[set[str] | None, set[str] | None]:
+        """Return (videos let in, videos left out) for tantivy: the shorter list, other None."""
+        video_filters = replace(filters, kinds=())
+        if video_filters.is_empty():
+            return None, None
+        scope = self._video_scope(video_filters)
+        if len(scope.excluded) < len(scope.allowed):
+            return None, set(scope.excluded)
+        return set(scope.allowed), None
 
     def _fts5_hits(self, terms: list[str], near: list[str], k: int,
                    filters: Filters) -> list[Hit]:
@@ -629,7 +654,7 @@ class EmbeddedBackend(SearchBackend):
         match = " OR ".join(dict.fromkeys([_quoted(term) for term in terms] + alternatives))
         where, args = _filter_sql(filters)
         sql = (  # `where` holds only fixed clauses with ? placeholders
-            "SELECT d.id, d.video_id, -bm25(docs_fts) AS score FROM docs_fts "  # noqa: S608
+            "SELECT d.id, d.video_id, -bm25(docs_fts) AS score, d.text FROM docs_fts "  # noqa: S608
             "JOIN docs d ON d.rowid = docs_fts.rowid "
             f"WHERE docs_fts MATCH ? {where} ORDER BY bm25(docs_fts), d.id LIMIT ?"
         )
@@ -637,11 +662,24 @@ class EmbeddedBackend(SearchBackend):
             rows = self._conn(self._current()).execute(sql, (match, *args, k)).fetchall()
         except sqlite3.OperationalError as exc:
             raise BackendUnavailable(f"BM25 query failed: {exc}") from exc
-        return [Hit(segment_id, video_id, float(score)) for segment_id, video_id, score in rows]
+        return [Hit(segment_id, video_id, float(score), text)
+                for segment_id, video_id, score, text in rows]
 
     def term_counts(self, terms: Sequence[str], filters: Filters = Filters(),
                     cap: int = 10) -> dict[str, int]:
         """Return how many segments (passing filters) hold each term, counted up to cap."""
+        if self.bm25_engine == "tantivy":
+            current = self._current()
+            conn = self._conn(current)
+            lexical = self._lexical(current)
+            try:
+                if lexical.current(conn):
+                    videos, excluded = self._tantivy_scope(filters)
+                    kinds = set(filters.kinds) or None
+                    return {term: lexical.count(term, cap, videos, kinds, excluded)
+                            for term in terms}
+            except (OSError, ValueError) as exc:
+                logger.warning("tantivy could not count terms (%s); FTS5 counts instead", exc)
         where, args = _filter_sql(filters)
         sql = ("SELECT COUNT(*) FROM (SELECT 1 FROM docs_fts "  # noqa: S608 (fixed clauses)
                "JOIN docs d ON d.rowid = docs_fts.rowid "
@@ -677,7 +715,10 @@ class EmbeddedBackend(SearchBackend):
         """Return the k nearest segments by exact cosine, filters applied before ranking."""
         store = self._store(field)
         video_filters = replace(filters, kinds=())
-        videos = None if video_filters.is_empty() else self._allowed_videos(video_filters)
+        videos = None
+        if not video_filters.is_empty():
+            scope = self._video_scope(video_filters)
+            videos = set(scope.allowed) if scope.excluded else None  # None: every video passes
         return store.search(vector, k, videos, set(filters.kinds) or None)
 
     def facet_counts(self, video_ids: Sequence[str], names: Sequence[str]
@@ -701,20 +742,19 @@ class EmbeddedBackend(SearchBackend):
         rows = [i for i, v in enumerate(store.video) if v == video_id and store.alive[i]]
         return store.matrix[rows] if rows else np.zeros((0, max(store.matrix.shape[1], 1)))
 
-    def _allowed_videos(self, filters: Filters) -> set[str]:
-        """Return the videos that pass the filters (cached until the next write)."""
+    def _video_scope(self, filters: Filters) -> VideoScope:
+        """Return the videos that pass the filters and those that do not (cached per write)."""
         current = self._current()
-        generation = self._conn(current).execute(
-            "SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
+        conn = self._conn(current)
+        generation = conn.execute("SELECT value FROM meta WHERE key = 'generation'").fetchone()[0]
         key = (current, generation, filters)
         if key not in self._allowed_cache:
-            self._allowed_cache = {key: self._query_allowed_videos(filters)}
+            where, args = _filter_sql(filters)
+            sql = f"SELECT DISTINCT d.video_id FROM docs d WHERE 1 = 1 {where}"  # noqa: S608
+            allowed = frozenset(row[0] for row in conn.execute(sql, args))
+            every = frozenset(row[0] for row in conn.execute("SELECT DISTINCT video_id FROM docs"))
+            self._allowed_cache = {key: VideoScope(allowed, every - allowed)}
         return self._allowed_cache[key]
-
-    def _query_allowed_videos(self, filters: Filters) -> set[str]:
-        where, args = _filter_sql(filters)
-        sql = f"SELECT DISTINCT d.video_id FROM docs d WHERE 1 = 1 {where}"  # noqa: S608
-        return {row[0] for row in self._conn(self._current()).execute(sql, args)}
 
     def _store(self, field: str) -> VectorStore:
         with self._lock:

@@ -229,35 +229,57 @@ class LexicalIndex:
                                   for word in near_terms(own, vocabulary, max_edits(term))))
 
     def search(self, terms: list[str], k: int, videos: set[str] | None,
-               kinds: set[str] | None, near: Iterable[str] = ()) -> list[tuple[int, float]]:
+               kinds: set[str] | None, near: Iterable[str] = (),
+               excluded: set[str] | None = None) -> list[tuple[int, float]]:
         """Return up to k (row, BM25 score) pairs, best first, for any of the terms.
 
-        ``near`` holds index terms as they are (typo alternatives from near_words()).
+        Only rows of ``videos`` (None: any) not in ``excluded`` count. ``near`` holds index
+        terms as they are (typo alternatives from near_words()).
         """
-        tantivy, index = self._tantivy, self._index
-        schema = index.schema
+        tantivy, schema = self._tantivy, self._index.schema
         tokens = list(dict.fromkeys([token for term in terms
                                      for token in _analyzer().analyze(term)] + list(near)))
-        if not tokens:
+        if not tokens or videos is not None and not videos:
             return []
-        should = [(tantivy.Occur.Should, tantivy.Query.term_query(schema, "text", token))
-                  for token in tokens]
-        query = tantivy.Query.boolean_query(should)
+        query = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Should, tantivy.Query.term_query(schema, "text", token))
+             for token in tokens])
+        searcher = self._index.searcher()
+        hits = searcher.search(self._filtered(query, videos, kinds, excluded), k,
+                               count=False).hits
+        rows = searcher.fast_field_values("row", [address for _, address in hits])
+        return [(int(row), float(score)) for row, (score, _) in zip(rows, hits, strict=True)]
+
+    def count(self, term: str, cap: int, videos: set[str] | None, kinds: set[str] | None,
+              excluded: set[str] | None = None) -> int:
+        """Return how many rows (passing the filters) hold every token of term, up to cap."""
+        tantivy, schema = self._tantivy, self._index.schema
+        tokens = list(dict.fromkeys(_analyzer().analyze(term)))
+        if not tokens or videos is not None and not videos or cap <= 0:
+            return 0
+        query = tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, tantivy.Query.term_query(schema, "text", token))
+             for token in tokens])
+        hits = self._index.searcher().search(self._filtered(query, videos, kinds, excluded),
+                                             cap, count=False).hits
+        return len(hits)
+
+    def _filtered(self, query, videos: set[str] | None, kinds: set[str] | None,
+                  excluded: set[str] | None):
+        """Return query restricted to videos and kinds, minus excluded (scores unchanged)."""
+        tantivy, schema = self._tantivy, self._index.schema
         must = []
         if videos is not None:
-            if not videos:
-                return []
             must.append(tantivy.Query.term_set_query(schema, "video_id", sorted(videos)))
         if kinds:
             must.append(tantivy.Query.term_set_query(schema, "kind", sorted(kinds)))
-        if must:  # filters that add nothing to the score
-            query = tantivy.Query.boolean_query(
-                [(tantivy.Occur.Must, query),
-                 *((tantivy.Occur.Must, tantivy.Query.const_score_query(q, 0.0)) for q in must)])
-        searcher = index.searcher()
-        hits = searcher.search(query, k, count=False).hits
-        rows = searcher.fast_field_values("row", [address for _, address in hits])
-        return [(int(row), float(score)) for row, (score, _) in zip(rows, hits, strict=True)]
+        if not must and not excluded:
+            return query
+        return tantivy.Query.boolean_query(
+            [(tantivy.Occur.Must, query),
+             *((tantivy.Occur.Must, tantivy.Query.const_score_query(q, 0.0)) for q in must),
+             *([(tantivy.Occur.MustNot, tantivy.Query.term_set_query(
+                 schema, "video_id", sorted(excluded)))] if excluded else [])])
 
     def remove(self) -> None:
         """Delete the folder (its SQLite file was retired)."""

@@ -605,8 +605,10 @@ class OpenSearchBackend(SearchBackend):
         terms = query_terms(text)
         if not terms or k <= 0:
             return []
-        body = {"size": k, "query": self._match(terms, filter_query(filters), fuzzy), **RANKED}
-        return [Hit(h["_id"], h["_source"]["video_id"], float(h["_score"]))
+        body = {"size": k, "query": self._match(terms, filter_query(filters), fuzzy), **RANKED,
+                "_source": ["video_id", "text"]}  # the text: coverage needs no catalog query
+        return [Hit(h["_id"], h["_source"]["video_id"], float(h["_score"]),
+                    h["_source"].get("text"))
                 for h in self._search(body, "BM25 search")]
 
     def term_counts(self, terms: Sequence[str], filters: Filters = Filters(),
