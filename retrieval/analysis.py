@@ -63,5 +63,9 @@ def term_highlights(text: str, wanted: set[str], near: Sequence[tuple[str, int]]
     ``near`` holds (stem, edits) pairs of typo-tolerant terms: a word whose stem is within
     that many edits of one is marked too.
     """
-    return [(t.start, t.end) for t in tokens(text)
-            if t.stem in wanted or any(distance(t.stem, s, e) <= e for s, e in near)]
+    spans = []
+    for match in _WORD.finditer(text):
+        word = stem(match.group())
+        if word in wanted or near and any(distance(word, s, e) <= e for s, e in near):
+            spans.append(match.span())
+    return spans

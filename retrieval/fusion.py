@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import statistics
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -243,8 +242,8 @@ def _min_max(scores: Sequence[float], lower_bound: float | None) -> list[float]:
 
 def _z_score(scores: Sequence[float]) -> list[float]:
     """Standardize scores with the population standard deviation."""
-    mean = statistics.fmean(scores)
-    std = statistics.pstdev(scores, mean)
+    mean = math.fsum(scores) / len(scores)
+    std = math.sqrt(math.fsum((score - mean) ** 2 for score in scores) / len(scores))
     if std == 0 or max(scores) == min(scores):
         return [0.0] * len(scores)
     return [(score - mean) / std for score in scores]
@@ -382,6 +381,9 @@ def _fused_score(
         (signal.weight, seen[signal.name].normalized if signal.name in seen else signal.missing)
         for signal in prepared
     ]
+    if method == "arithmetic":  # _arithmetic, inline: the one every search uses
+        total = math.fsum(weight for weight, _ in pairs)
+        return math.fsum(weight * value for weight, value in pairs) / total if total else 0.0
     return _COMBINE[method](pairs)
 
 
@@ -404,16 +406,17 @@ def fuse(
     prepared = [_prepare(name, hits, spec, gates.get(name))
                 for name, hits in signals.items() if hits]
     explain, videos = _explain(prepared)
-    scored = [
-        ScoredSegment(
-            segment_id,
-            videos[segment_id],
-            _fused_score(seen, prepared, spec.method),
-            MappingProxyType(seen),
-        )
-        for segment_id, seen in explain.items()
-    ]
-    return sorted(scored, key=_order_key)
+    keyed = []
+    for segment_id, seen in explain.items():
+        segment = ScoredSegment(segment_id, videos[segment_id],
+                                _fused_score(seen, prepared, spec.method), MappingProxyType(seen))
+        keyed.append(((-segment.score, min(s.rank for s in seen.values()), segment_id), segment))
+    keyed.sort(key=_first)
+    return [segment for _, segment in keyed]
+
+
+def _first(pair: tuple) -> object:
+    return pair[0]
 
 
 def group_by_video(scored: Sequence[ScoredSegment], moments: int = 3) -> list[VideoResult]:

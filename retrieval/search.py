@@ -22,9 +22,12 @@ re-scoring, the BM25 coverage gate, relevance tiers and score floors) use
 from __future__ import annotations
 
 import functools
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 from django.conf import settings
@@ -283,8 +286,7 @@ def search(request: SearchRequest) -> SearchResponse:
     request = resolve(request)
     backend = get_backend(request.backend)
     rare = typo_terms(request, backend) if not request.like else ()
-    if rare:
-        timer("typos")
+    timer("typos")
     vectors = query_vectors(request, backend, timer)
     fuzzy = rare if "bm25" in request.signals else ()
     respelt = None
@@ -488,11 +490,14 @@ def bm25_coverage(hits: list[Hit], query: str, fuzzy: tuple[str, ...] = ()
     terms = query_terms(query)
     patterns = term_patterns([t for t in terms if t not in fuzzy])
     near = [(stem(t), max_edits(t)) for t in terms if t in fuzzy]
-    floor = concept_floor()
-    rows = Segment.objects.filter(pk__in=[h.segment_id for h in hits]).values_list(
-        "id", "kind", "text")
-    return {sid: typo_overlap(searchable_text(kind, text, floor), patterns, near, len(terms))
-            for sid, kind, text in rows}
+    # The backend's indexed text when it came with the hit (it is searchable_text already)
+    texts = {hit.segment_id: hit.text for hit in hits if hit.text is not None}
+    missing = [hit.segment_id for hit in hits if hit.text is None]
+    if missing:
+        floor = concept_floor()
+        texts.update((sid, searchable_text(kind, text, floor)) for sid, kind, text in
+                     Segment.objects.filter(pk__in=missing).values_list("id", "kind", "text"))
+    return {sid: typo_overlap(text, patterns, near, len(terms)) for sid, text in texts.items()}
 
 
 def typo_overlap(text: str, patterns: list, near: list[tuple[str, int]], total: int) -> float:
@@ -535,11 +540,14 @@ def hydrate(page: list[VideoResult], request: SearchRequest, query: np.ndarray |
     """
     relevance = relevance or {}
     wanted = (stems(query_terms(request.query)), tuple(near or ()))
-    videos = {str(v.pk): v for v in Video.objects.filter(pk__in=[r.video_id for r in page])}
+    videos = {str(v.pk): v for v in Video.objects.filter(pk__in=[r.video_id for r in page])
+              .only(*MATCH_FIELDS).order_by()}
     segment_ids = [m.segment_id for result in page for m in result.moments]
-    segments = Segment.objects.only("id", "kind", "start", "end", "text", "text_vector",
-                                    "box").in_bulk(segment_ids)
-    units = sentence_units([r.video_id for r in page]) if query is not None else {}
+    segments = {row[0]: _Row(*row) for row in Segment.objects.filter(pk__in=segment_ids)
+                .values_list("id", "kind", "start", "end", "text", "text_vector", "box")}
+    units = sentence_units({vid: videos[vid].updated_at for vid in
+                            dict.fromkeys(r.video_id for r in page) if vid in videos}
+                           ) if query is not None else {}
     matches = []
     for result in page:
         video = videos.get(result.video_id)
@@ -564,16 +572,57 @@ class _Unit:
     vector: np.ndarray
 
 
-def sentence_units(video_ids: list[str]) -> dict[str, list[_Unit]]:
-    """Return the sentence units (with vectors) of each video, in time order."""
-    rows = (Segment.objects.filter(video_id__in=video_ids, kind=SegmentKind.SENTENCE)
+class _Row(NamedTuple):
+    """The columns of a moment's segment that hydration reads."""
+
+    pk: str
+    kind: str
+    start: float
+    end: float
+    text: str
+    text_vector: bytes | None
+    box: list[float] | None
+
+
+# Video columns a search result shows (serialize.py, the admin, the search command); the
+# rest load on first use.
+MATCH_FIELDS = ("id", "title", "duration", "tags", "language", "source", "published",
+                "status", "updated_at")
+UNITS_CACHED_VIDEOS = 256  # videos whose sentence units stay in memory between searches
+_units_cache: OrderedDict[str, tuple[object, list[_Unit]]] = OrderedDict()
+_units_lock = threading.Lock()
+
+
+def sentence_units(videos: Mapping[str, object]) -> dict[str, list[_Unit]]:
+    """Return the sentence units (with vectors) of each video, in time order.
+
+    ``videos`` maps a video id to its ``updated_at``: the pipeline stamps it at every stage,
+    so units are re-read after any reprocessing, and kept in memory otherwise.
+    """
+    units: dict[str, list[_Unit]] = {}
+    with _units_lock:
+        for vid, stamp in videos.items():
+            cached = _units_cache.get(vid)
+            if cached is not None and cached[0] == stamp:
+                _units_cache.move_to_end(vid)
+                units[vid] = cached[1]
+    missing = [vid for vid in videos if vid not in units]
+    if not missing:
+        return units
+    read: dict[str, list[_Unit]] = {vid: [] for vid in missing}
+    rows = (Segment.objects.filter(video_id__in=missing, kind=SegmentKind.SENTENCE)
             .exclude(text_vector=None).order_by("start")
             .values_list("id", "video_id", "start", "end", "text", "text_vector"))
-    units: dict[str, list[_Unit]] = {}
     for sid, vid, start, end, text, vector in rows:
-        units.setdefault(str(vid), []).append(
+        read[str(vid)].append(
             _Unit(sid, start, end, text, np.frombuffer(bytes(vector), dtype=np.float32)))
-    return units
+    with _units_lock:
+        for vid, found in read.items():
+            _units_cache[vid] = (videos[vid], found)
+            _units_cache.move_to_end(vid)
+        while len(_units_cache) > UNITS_CACHED_VIDEOS:
+            _units_cache.popitem(last=False)
+    return {**units, **{vid: found for vid, found in read.items() if found}}
 
 
 def localized_moment(units: list[_Unit], text: str, query: np.ndarray | None
@@ -597,7 +646,7 @@ def localized_moment(units: list[_Unit], text: str, query: np.ndarray | None
     return Localized(found.segment_id, found.start, found.end, pooled), words, best
 
 
-def _moments(result: VideoResult, segments: dict[str, Segment], request: SearchRequest,
+def _moments(result: VideoResult, segments: dict[str, _Row], request: SearchRequest,
              query: np.ndarray | None, found: tuple[Localized, str, str] | None,
              wanted: tuple[set[str], tuple]) -> list[Moment]:
     floor = concept_floor()
