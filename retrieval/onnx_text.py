@@ -2,7 +2,8 @@
 
 `manage.py export_text_model` (run by `make install`) traces the sentence-transformers model
 (transformer, mean pooling, L2 normalization) to ONNX, fuses its attention and layer-norm
-nodes and, for the int8 file, quantizes the weights of its matrix products per channel.
+nodes and, for the int8 file, quantizes the weights of its matrix products (attention
+projections included) per channel.
 Queries and ingestion then need neither torch nor transformers: the tokenizer is the model's
 own tokenizer.json, read by the `tokenizers` library.
 """
@@ -40,10 +41,16 @@ def precision() -> str:
     return value
 
 
+# File-name tag of each precision's export recipe: a changed recipe gets a new file, which
+# `make text-model` exports beside the old one. "int8-qa": the attention projections are
+# quantized too (QAttention), not only the other matrix products.
+RECIPES = {"fp32": "fp32", "int8": "int8-qa"}
+
+
 def onnx_path(model_version: str, kind: str | None = None) -> Path:
     """Return where the ONNX file of the configured text model at this version lives."""
     name = settings.REELSEARCH["TEXT_MODEL"]
-    return onnx_dir() / f"{name}-{model_version}-{kind or precision()}.onnx"
+    return onnx_dir() / f"{name}-{model_version}-{RECIPES[kind or precision()]}.onnx"
 
 
 def model_version(path: Path, version: str) -> str:
@@ -201,13 +208,17 @@ def _fused_graph(model_dir: Path, scratch: Path) -> Path:
 
 
 def _quantized(fused: Path, scratch: Path) -> Path:
-    """Quantize the matrix products' weights to int8, per output channel (embeddings stay)."""
+    """Quantize the matrix products' weights to int8, per output channel (embeddings stay).
+
+    The fused attention nodes' Q/K/V projections too (QAttention): on one core that takes a
+    9-token query from 4.6 to 3.1 ms.
+    """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     path = scratch / "int8.onnx"
     quantize_dynamic(str(fused), str(path), weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=["MatMul"],
+                     op_types_to_quantize=["MatMul", "Attention"],
                      extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     return path
 
