@@ -19,6 +19,7 @@ import http.client
 import ipaddress
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -93,28 +94,34 @@ def run_load(url: str, clients: int, duration: float, timeout: float) -> dict:
     host, port, prefix = loopback(url)
     deadline = time.monotonic() + duration
     workers = [Client(n, host, port, prefix, deadline, timeout) for n in range(clients)]
+    cpu_before = time.process_time()
     started = time.monotonic()
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(duration + timeout + 5)
     elapsed = time.monotonic() - started
+    client_cpu = time.process_time() - cpu_before  # the clients share the server's cores
     latencies = sorted(x for worker in workers for x in worker.latencies)
     errors = sum((worker.errors for worker in workers), Counter())
     ok = len(latencies)
     summary = {"url": url, "clients": clients, "duration_s": round(elapsed, 1), "ok": ok,
-               "errors": dict(errors), "requests_per_s": round(ok / elapsed, 1)}
+               "errors": dict(errors), "requests_per_s": round(ok / elapsed, 1),
+               "client_cpu_cores": round(client_cpu / elapsed, 2)}
     if latencies:
         summary.update({f"p{q}_ms": round(percentile(latencies, q), 1) for q in (50, 95, 99)})
         summary["max_ms"] = round(latencies[-1], 1)
     return summary
 
 
-def warm_up(url: str, seconds: float = 120.0) -> None:
+def warm_up(url: str, seconds: float = 120.0, server: subprocess.Popen | None = None) -> None:
     """Wait for the server, and load the models in every worker before measuring."""
     host, port, prefix = loopback(url)
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        if server is not None and server.poll() is not None:
+            raise SystemExit(f"the server exited with status {server.returncode} before "
+                             "answering (its errors are above)")
         try:
             connection = http.client.HTTPConnection(host, port, timeout=60)
             connection.request("GET", f"{prefix}/api/search?q=warm+up")
@@ -134,7 +141,9 @@ def serve(var_dir: Path, port: int, workers: int, threads: int) -> subprocess.Po
     env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", **os.environ,
            "REELSEARCH_VAR_DIR": str(var_dir), "DJANGO_DEBUG": "0",
            "REELSEARCH_READ_RATE": os.environ.get("REELSEARCH_READ_RATE", "1000000/minute"),
-           "DJANGO_SETTINGS_MODULE": "deploy.settings"}
+           "DJANGO_SETTINGS_MODULE": "deploy.settings",
+           # a throwaway key for this loopback-only server, unless one is given
+           "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY") or secrets.token_urlsafe(50)}
     if not (var_dir / "db.sqlite3").exists():
         raise SystemExit(f"{var_dir}/db.sqlite3 is missing: run `make demo` (or ingest "
                          "demo/media with REELSEARCH_VAR_DIR set) first")
@@ -168,7 +177,7 @@ def main() -> None:
     server = serve(args.var_dir.resolve(), args.port, args.workers, args.threads) \
         if args.serve else None
     try:
-        warm_up(url)
+        warm_up(url, server=server)
         load = os.getloadavg()[0]
         summary = run_load(url, args.clients, args.duration, args.timeout)
         summary.update(cpus=os.cpu_count(), load_average_1m_before=round(load, 2))

@@ -25,10 +25,11 @@ SQLITE_OPTIONS = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
 EXAMPLE = "postgresql://reelsearch:PASSWORD@127.0.0.1:5432/reelsearch"
 
 
-def sqlite_database(path: str | Path) -> dict[str, object]:
-    """Return the DATABASES entry of a SQLite file."""
+def sqlite_database(path: str | Path, conn_max_age: int = 0) -> dict[str, object]:
+    """Return the DATABASES entry of a SQLite file (connections kept conn_max_age seconds)."""
     return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(path),
-            "OPTIONS": dict(SQLITE_OPTIONS)}
+            "OPTIONS": dict(SQLITE_OPTIONS), "CONN_MAX_AGE": conn_max_age,
+            "CONN_HEALTH_CHECKS": conn_max_age > 0}
 
 
 def database_from_url(url: str, conn_max_age: int = 0) -> dict[str, object]:
@@ -40,7 +41,7 @@ def database_from_url(url: str, conn_max_age: int = 0) -> dict[str, object]:
         raise _bad(url, f"it cannot be parsed ({exc})") from exc
     scheme = parts.scheme.lower()
     if scheme in SQLITE_SCHEMES:
-        return _sqlite(url, parts)
+        return _sqlite(url, parts, conn_max_age)
     if scheme not in POSTGRES_SCHEMES:
         raise _bad(url, f"the scheme {scheme + '://' if scheme else '(none)'} is not supported; "
                         f"use postgresql:// (e.g. {EXAMPLE}) or sqlite:///PATH")
@@ -61,7 +62,7 @@ def database_from_url(url: str, conn_max_age: int = 0) -> dict[str, object]:
     }
 
 
-def _sqlite(url: str, parts) -> dict[str, object]:
+def _sqlite(url: str, parts, conn_max_age: int = 0) -> dict[str, object]:
     """Return the SQLite entry of sqlite:///relative or sqlite:////absolute."""
     if parts.netloc:
         raise _bad(url, "a SQLite URL has no host: write sqlite:///relative/path or "
@@ -70,7 +71,7 @@ def _sqlite(url: str, parts) -> dict[str, object]:
     if not path:
         raise _bad(url, "it names no file: write sqlite:///relative/path or "
                         "sqlite:////absolute/path")
-    return sqlite_database(path)
+    return sqlite_database(path, conn_max_age)
 
 
 def _bad(url: str, why: str) -> ImproperlyConfigured:

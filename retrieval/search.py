@@ -22,9 +22,7 @@ re-scoring, the BM25 coverage gate, relevance tiers and score floors) use
 from __future__ import annotations
 
 import functools
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
@@ -61,6 +59,7 @@ from .rescore import coverage_gate, dual_softmax
 from .suggest import current_index
 from .text import display_text, query_terms, searchable_text
 from .typos import distance, max_edits, tolerant_terms
+from .video_cache import VideoCache
 
 SIGNALS = ("bm25", "text", "visual")
 MAX_K = 100
@@ -588,41 +587,26 @@ class _Row(NamedTuple):
 # rest load on first use.
 MATCH_FIELDS = ("id", "title", "duration", "tags", "language", "source", "published",
                 "status", "updated_at")
-UNITS_CACHED_VIDEOS = 256  # videos whose sentence units stay in memory between searches
-_units_cache: OrderedDict[str, tuple[object, list[_Unit]]] = OrderedDict()
-_units_lock = threading.Lock()
+_units: VideoCache[list[_Unit]] = VideoCache(256)
 
 
 def sentence_units(videos: Mapping[str, object]) -> dict[str, list[_Unit]]:
     """Return the sentence units (with vectors) of each video, in time order.
 
-    ``videos`` maps a video id to its ``updated_at``: the pipeline stamps it at every stage,
-    so units are re-read after any reprocessing, and kept in memory otherwise.
+    ``videos`` maps a video id to its ``updated_at``; units stay in memory while it holds.
     """
+    return _units.get_many(videos, _read_units, [])
+
+
+def _read_units(video_ids: list[str]) -> dict[str, list[_Unit]]:
     units: dict[str, list[_Unit]] = {}
-    with _units_lock:
-        for vid, stamp in videos.items():
-            cached = _units_cache.get(vid)
-            if cached is not None and cached[0] == stamp:
-                _units_cache.move_to_end(vid)
-                units[vid] = cached[1]
-    missing = [vid for vid in videos if vid not in units]
-    if not missing:
-        return units
-    read: dict[str, list[_Unit]] = {vid: [] for vid in missing}
-    rows = (Segment.objects.filter(video_id__in=missing, kind=SegmentKind.SENTENCE)
+    rows = (Segment.objects.filter(video_id__in=video_ids, kind=SegmentKind.SENTENCE)
             .exclude(text_vector=None).order_by("start")
             .values_list("id", "video_id", "start", "end", "text", "text_vector"))
     for sid, vid, start, end, text, vector in rows:
-        read[str(vid)].append(
+        units.setdefault(str(vid), []).append(
             _Unit(sid, start, end, text, np.frombuffer(bytes(vector), dtype=np.float32)))
-    with _units_lock:
-        for vid, found in read.items():
-            _units_cache[vid] = (videos[vid], found)
-            _units_cache.move_to_end(vid)
-        while len(_units_cache) > UNITS_CACHED_VIDEOS:
-            _units_cache.popitem(last=False)
-    return {**units, **{vid: found for vid, found in read.items() if found}}
+    return units
 
 
 def localized_moment(units: list[_Unit], text: str, query: np.ndarray | None

@@ -6,6 +6,14 @@ from catalog.queries import Frames, keyframes_by_video, nearest_frame
 
 from .documents import Filters
 from .search import Moment, SearchRequest, SearchResponse, VideoMatch, search
+from .video_cache import VideoCache
+
+_keyframes: VideoCache[list[tuple[float, str]]] = VideoCache(256)
+
+
+def cached_keyframes(videos: dict[str, object]) -> Frames:
+    """Return keyframes_by_video() of videos (id -> updated_at), kept while the stamp holds."""
+    return _keyframes.get_many(videos, keyframes_by_video, [])
 
 
 def moment_json(moment: Moment, frames: list[tuple[float, str]] | None = None) -> dict:
@@ -41,7 +49,8 @@ def match_json(match: VideoMatch, frames: Frames | None = None) -> dict:
 def response_json(response: SearchResponse) -> dict:
     """Return a whole search response as JSON-ready data."""
     request = response.request
-    frames = keyframes_by_video(match.video.pk for match in response.results)
+    frames = cached_keyframes({str(match.video.pk): match.video.updated_at
+                               for match in response.results})
     data = {
         "query": request.query, "k": request.k, "page": request.page, "total": response.total,
         "fusion": {"method": request.fusion.method,

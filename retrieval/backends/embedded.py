@@ -289,6 +289,7 @@ class EmbeddedBackend(SearchBackend):
         self._stores: dict[str, VectorStore] = {}
         self._loaded: tuple[str, str] | None = None  # (file name, generation)
         self._allowed_cache: dict[tuple, VideoScope] = {}
+        self._pointers: dict[str, tuple[tuple, str | None]] = {}  # name -> (stat key, value)
         self._vocabulary: tuple[tuple | None, Vocabulary] = (None, {})
         self._flock_fd: int | None = None  # the open .lock while this instance holds it
         self._flock_mode = 0  # fcntl.LOCK_SH or fcntl.LOCK_EX while held
@@ -325,12 +326,21 @@ class EmbeddedBackend(SearchBackend):
 
     # -- files and connections -------------------------------------------------------------
     def _pointer(self, name: str) -> str | None:
+        """Return a pointer file's value; re-read only when the file was replaced or changed."""
+        path = self.root / name
         try:
-            return (self.root / name).read_text().strip() or None
+            stat = path.stat()
+            key = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+            cached = self._pointers.get(name)
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            value = path.read_text().strip() or None
         except FileNotFoundError:
             return None
         except OSError as exc:
             raise self._unusable(exc) from exc
+        self._pointers[name] = (key, value)
+        return value
 
     def _unusable(self, exc: OSError) -> BackendUnavailable:
         return BackendUnavailable(

@@ -37,6 +37,7 @@ logger = logging.getLogger("reelsearch.lexical")
 ANALYZER = "reelsearch_en"
 WRITER_HEAP = 64_000_000  # bytes tantivy buffers before it writes a segment
 CHUNK = 500  # rows read from SQLite per query while replaying
+NEAR_CACHE_SIZE = 4096  # query terms whose typo neighbours are kept until the index changes
 
 
 def tantivy_available() -> bool:
@@ -114,6 +115,7 @@ class LexicalIndex:
         self._lock = threading.Lock()
         self._index = None
         self._loaded = -1  # the APPLIED value this process's searcher reflects
+        self._near: dict[str, list[str]] = {}  # query term -> its near index terms
         self._vocabulary: tuple[int, Vocabulary] = (-2, {})
 
     # -- replaying the log -----------------------------------------------------------------
@@ -223,10 +225,18 @@ class LexicalIndex:
         if self._vocabulary[0] != self._loaded:  # the term dictionary as last reloaded
             terms_now = self._index.searcher().terms_with_prefix("text", "")
             self._vocabulary = (self._loaded, by_length(terms_now))
-        vocabulary = self._vocabulary[1]
-        return list(dict.fromkeys(word for term in terms
-                                  for own in _analyzer().analyze(term)
-                                  for word in near_terms(own, vocabulary, max_edits(term))))
+            self._near = {}
+        vocabulary, found = self._vocabulary[1], []
+        for term in terms:
+            near = self._near.get(term)  # each term's neighbours, until the index changes
+            if near is None:
+                near = [word for own in _analyzer().analyze(term)
+                        for word in near_terms(own, vocabulary, max_edits(term))]
+                if len(self._near) >= NEAR_CACHE_SIZE:
+                    self._near = {}
+                self._near[term] = near
+            found += near
+        return list(dict.fromkeys(found))
 
     def search(self, terms: list[str], k: int, videos: set[str] | None,
                kinds: set[str] | None, near: Iterable[str] = (),

@@ -75,7 +75,7 @@ def settings_in_child(**env: str) -> str:
 
 def test_settings_default_to_sqlite_and_read_database_url(tmp_path):
     sqlite = settings_in_child(DATABASE_URL="", DATABASE_PATH=str(tmp_path / "c.sqlite3"))
-    assert sqlite == f"django.db.backends.sqlite3 {tmp_path / 'c.sqlite3'}  None"
+    assert sqlite == f"django.db.backends.sqlite3 {tmp_path / 'c.sqlite3'}  60"
     postgres = settings_in_child(DATABASE_URL="postgresql://u:p@db:5432/catalog",
                                  DATABASE_CONN_MAX_AGE="30")
     assert postgres == "django.db.backends.postgresql catalog db 30"

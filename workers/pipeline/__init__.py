@@ -146,7 +146,10 @@ def run_stage(video_id: str, stage: str) -> str:
     ctx.progress(1.0)
     _advance(ctx, stage)
     if stage == STAGE_NAMES[-1]:
-        ctx.update(status=VideoStatus.READY, stage="done", progress=1.0, error="")
+        # stamped: caches of a video's segments and keyframes (retrieval/video_cache.py)
+        # are keyed by updated_at
+        ctx.update(status=VideoStatus.READY, stage="done", progress=1.0, error="",
+                   updated_at=timezone.now())
         cleanup(ctx)
     return "ran"
 
