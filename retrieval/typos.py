@@ -10,6 +10,7 @@ Pure: no Django, no backend.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 
 ONE_EDIT_FROM, TWO_EDITS_FROM = 5, 9
@@ -28,6 +29,7 @@ def tolerant_terms(terms: Iterable[str]) -> list[str]:
     return [term for term in terms if max_edits(term) > 0 and not term.isdigit()]
 
 
+@functools.lru_cache(maxsize=65536)  # snippets and candidates repeat the same pairs
 def distance(a: str, b: str, limit: int) -> int:
     """Return the optimal string alignment distance of a and b, or limit + 1 when above it."""
     if abs(len(a) - len(b)) > limit:
