@@ -101,6 +101,9 @@ def fts5_available() -> bool:
     return True
 
 
+LOAD_BLOCK = 8192  # vectors normalized at a time when a field is first read
+
+
 @dataclass(frozen=True)
 class VideoScope:
     """The indexed videos that pass a set of filters, and those that do not."""
@@ -157,15 +160,18 @@ class VectorStore:
         """
         last = {row[1]: n for n, row in enumerate(rows)}
         rows = [row for n, row in enumerate(rows) if last[row[1]] == n]
-        matrix = np.frombuffer(b"".join(row[4] for row in rows), dtype=np.float32)
-        matrix = matrix.reshape(len(rows), -1)
-        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         self.ids = [row[1] for row in rows]
         self.video = [row[2] for row in rows]
         self.row = {segment_id: n for n, segment_id in enumerate(self.ids)}
         capacity = max(1024, len(rows))
-        self.matrix = np.zeros((capacity, matrix.shape[1]), dtype=np.float32)
-        self.matrix[:len(rows)] = matrix / np.where(norms > 0, norms, 1.0)
+        dim = len(rows[0][4]) // 4 if rows else 0
+        self.matrix = np.zeros((capacity, dim), dtype=np.float32)
+        for start in range(0, len(rows), LOAD_BLOCK):  # block by block: no second full copy
+            block = rows[start:start + LOAD_BLOCK]
+            matrix = np.frombuffer(b"".join(row[4] for row in block), dtype=np.float32)
+            matrix = matrix.reshape(len(block), dim)
+            norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+            self.matrix[start:start + len(block)] = matrix / np.where(norms > 0, norms, 1.0)
         self.video_code = np.zeros(capacity, dtype=np.int32)
         self.kind_code = np.zeros(capacity, dtype=np.int32)
         self.alive = np.zeros(capacity, dtype=bool)
