@@ -123,10 +123,11 @@ TEMPLATES = [
 # (checked before reuse; 0 = one connection per request or task): opening one per request
 # was a tenth of a search request's time on SQLite.
 DATABASE_URL = os.environ.get("DATABASE_URL", "").strip()
-CONN_MAX_AGE = int(os.environ.get("DATABASE_CONN_MAX_AGE", "60"))
+DATABASE_CONN_MAX_AGE = int(os.environ.get("DATABASE_CONN_MAX_AGE", "60"))
 DATABASES = {
-    "default": database_from_url(DATABASE_URL, CONN_MAX_AGE) if DATABASE_URL else
-    sqlite_database(os.environ.get("DATABASE_PATH", str(VAR_DIR / "db.sqlite3")), CONN_MAX_AGE),
+    "default": database_from_url(DATABASE_URL, DATABASE_CONN_MAX_AGE) if DATABASE_URL else
+    sqlite_database(os.environ.get("DATABASE_PATH", str(VAR_DIR / "db.sqlite3")),
+                    DATABASE_CONN_MAX_AGE),
 }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -60,6 +60,7 @@ import numbers
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from types import MappingProxyType
 
 from retrieval.documents import Hit
@@ -381,9 +382,6 @@ def _fused_score(
         (signal.weight, seen[signal.name].normalized if signal.name in seen else signal.missing)
         for signal in prepared
     ]
-    if method == "arithmetic":  # _arithmetic, inline: the one every search uses
-        total = math.fsum(weight for weight, _ in pairs)
-        return math.fsum(weight * value for weight, value in pairs) / total if total else 0.0
     return _COMBINE[method](pairs)
 
 
@@ -411,12 +409,8 @@ def fuse(
         segment = ScoredSegment(segment_id, videos[segment_id],
                                 _fused_score(seen, prepared, spec.method), MappingProxyType(seen))
         keyed.append(((-segment.score, min(s.rank for s in seen.values()), segment_id), segment))
-    keyed.sort(key=_first)
+    keyed.sort(key=itemgetter(0))
     return [segment for _, segment in keyed]
-
-
-def _first(pair: tuple) -> object:
-    return pair[0]
 
 
 def group_by_video(scored: Sequence[ScoredSegment], moments: int = 3) -> list[VideoResult]:

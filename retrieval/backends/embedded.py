@@ -32,9 +32,10 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from django.core.exceptions import ImproperlyConfigured
@@ -101,6 +102,7 @@ def fts5_available() -> bool:
     return True
 
 
+T = TypeVar("T")
 LOAD_BLOCK = 8192  # vectors normalized at a time when a field is first read
 
 
@@ -619,18 +621,31 @@ class EmbeddedBackend(SearchBackend):
         if not terms or k <= 0:
             return []
         tolerant = [term for term in terms if term in fuzzy]
-        if self.bm25_engine == "tantivy":
-            current = self._current()
-            conn = self._conn(current)
-            lexical = self._lexical(current)
-            try:
-                if lexical.current(conn):  # else another process is catching up
-                    return self._tantivy_hits(conn, lexical, terms, lexical.near_words(tolerant),
-                                              k, filters)
-            except (OSError, ValueError) as exc:  # e.g. retired by a rebuild meanwhile
-                logger.warning("tantivy could not answer (%s); FTS5 answers instead", exc)
+        hits = self._ask_tantivy("answer", lambda conn, lexical: self._tantivy_hits(
+            conn, lexical, terms, lexical.near_words(tolerant), k, filters))
+        if hits is not None:
+            return hits
         near = list(dict.fromkeys(word for term in tolerant for word in self._near_words(term)))
         return self._fts5_hits(terms, near, k, filters)
+
+    def _ask_tantivy(self, what: str, ask: Callable[[sqlite3.Connection, LexicalIndex], T]
+                     ) -> T | None:
+        """Return ask(conn, lexical) on the current tantivy index, or None for FTS5 to answer.
+
+        None on the FTS5 engine, while another process is catching the index up, or when the
+        index was retired by a rebuild meanwhile.
+        """
+        if self.bm25_engine != "tantivy":
+            return None
+        current = self._current()
+        conn = self._conn(current)
+        lexical = self._lexical(current)
+        try:
+            if lexical.current(conn):
+                return ask(conn, lexical)
+        except (OSError, ValueError) as exc:
+            logger.warning("tantivy could not %s (%s); FTS5 does instead", what, exc)
+        return None
 
     def _tantivy_hits(self, conn: sqlite3.Connection, lexical: LexicalIndex, terms: list[str],
                       near: list[str], k: int, filters: Filters) -> list[Hit]:
@@ -684,18 +699,14 @@ class EmbeddedBackend(SearchBackend):
     def term_counts(self, terms: Sequence[str], filters: Filters = Filters(),
                     cap: int = 10) -> dict[str, int]:
         """Return how many segments (passing filters) hold each term, counted up to cap."""
-        if self.bm25_engine == "tantivy":
-            current = self._current()
-            conn = self._conn(current)
-            lexical = self._lexical(current)
-            try:
-                if lexical.current(conn):
-                    videos, excluded = self._tantivy_scope(filters)
-                    kinds = set(filters.kinds) or None
-                    return {term: lexical.count(term, cap, videos, kinds, excluded)
-                            for term in terms}
-            except (OSError, ValueError) as exc:
-                logger.warning("tantivy could not count terms (%s); FTS5 counts instead", exc)
+        def count(conn: sqlite3.Connection, lexical: LexicalIndex) -> dict[str, int]:
+            videos, excluded = self._tantivy_scope(filters)
+            kinds = set(filters.kinds) or None
+            return {term: lexical.count(term, cap, videos, kinds, excluded) for term in terms}
+
+        counts = self._ask_tantivy("count terms", count)
+        if counts is not None:
+            return counts
         where, args = _filter_sql(filters)
         sql = ("SELECT COUNT(*) FROM (SELECT 1 FROM docs_fts "  # noqa: S608 (fixed clauses)
                "JOIN docs d ON d.rowid = docs_fts.rowid "
