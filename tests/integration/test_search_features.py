@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
 import pytest
 from django.core.cache import cache
@@ -139,6 +141,30 @@ def test_suggest_never_shows_unpublished_videos(client, catalog, settings):
     assert found == []  # the draft's title and words stay private
     assert "Volcanology" not in str(client.get("/api/search", {"q": "volcanolgy"}).json()
                                     .get("did_you_mean"))
+
+
+def test_background_rebuilds_rest_after_each_build(catalog, settings, monkeypatch):
+    """A catalog that keeps changing does not keep a core busy rebuilding suggestions."""
+    from retrieval import suggest
+
+    settings.REELSEARCH = {**settings.REELSEARCH, "SUGGEST_BUILD_IN_BACKGROUND": True,
+                           "SUGGEST_CHECK_SECONDS": 0.0}
+    suggest.reset()
+    first = suggest.current_index()  # the first build is in the request
+    assert suggest._state["not_before"] > 0
+    started = []
+    monkeypatch.setattr(suggest, "_rebuild", lambda version: started.append(version))
+    changed = Video.objects.filter(pk=catalog["Fixing a Flat Tire"].pk)
+    stamp = changed.get().updated_at
+    changed.update(updated_at=stamp + timedelta(seconds=1))  # what a worker's write does
+    monkeypatch.setitem(suggest._state, "not_before", float("inf"))
+    assert suggest.current_index() is first and started == []  # resting: the old index answers
+    monkeypatch.setitem(suggest._state, "not_before", 0.0)
+    assert suggest.current_index() is first  # it still answers while the new one builds
+    suggest._state["building"].join(5)
+    assert started == [suggest.catalog_version()]
+    changed.update(updated_at=stamp)
+    suggest.reset()
 
 
 @pytest.mark.parametrize("params", [{"q": ""}, {"q": "   "}, {"q": "vol", "k": "0"},
