@@ -58,10 +58,11 @@ from __future__ import annotations
 import math
 import numbers
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import itemgetter, mul
 from types import MappingProxyType
+from typing import NamedTuple
 
 from retrieval.documents import Hit
 
@@ -202,8 +203,7 @@ def _canonical(name: str) -> str:
     return _ALIASES.get(key, key)
 
 
-@dataclass(frozen=True)
-class SignalScore:
+class SignalScore(NamedTuple):
     """One signal's view of a segment (explain data)."""
 
     raw: float
@@ -211,9 +211,12 @@ class SignalScore:
     rank: int
 
 
-@dataclass(frozen=True)
-class ScoredSegment:
-    """A segment with its fused score and the signals that returned it."""
+class ScoredSegment(NamedTuple):
+    """A segment with its fused score and the signals that returned it.
+
+    A named tuple (immutable, like the rest of the fusion values) because a query builds
+    hundreds of them: change one with ``segment._replace(score=...)``.
+    """
 
     segment_id: str
     video_id: str
@@ -221,8 +224,7 @@ class ScoredSegment:
     signals: Mapping[str, SignalScore]
 
 
-@dataclass(frozen=True)
-class VideoResult:
+class VideoResult(NamedTuple):
     """A video ranked by its best segment, with its best moments."""
 
     video_id: str
@@ -359,35 +361,45 @@ def _rrf(pairs: Sequence[tuple[float, float]]) -> float:
 _COMBINE = {"arithmetic": _arithmetic, "geometric": _geometric, "harmonic": _harmonic, "rrf": _rrf}
 
 
-def _explain(
-    prepared: Sequence[_Signal],
-) -> tuple[dict[str, dict[str, SignalScore]], dict[str, str]]:
-    """Collect per-segment SignalScores and the video id of each segment."""
-    explain: dict[str, dict[str, SignalScore]] = {}
-    videos: dict[str, str] = {}
-    for signal in prepared:
-        for rank, (hit, value) in enumerate(zip(signal.hits, signal.values, strict=True), start=1):
-            explain.setdefault(hit.segment_id, {})[signal.name] = SignalScore(
-                hit.score, value, rank
-            )
-            videos.setdefault(hit.segment_id, hit.video_id)
-    return explain, videos
+def _table(prepared: Sequence[_Signal]) -> dict[str, list]:
+    """Return, per segment id: [video id, each signal's value (or its missing value),
+    SignalScores by signal name, best rank].
+
+    The video id comes from the segment's first hit (signals in order).
+    """
+    missing = [signal.missing for signal in prepared]
+    table: dict[str, list] = {}
+    for column, signal in enumerate(prepared):
+        name = signal.name
+        for rank, (hit, value) in enumerate(zip(signal.hits, signal.values, strict=True),
+                                            start=1):
+            row = table.get(hit.segment_id)
+            if row is None:
+                row = table[hit.segment_id] = [hit.video_id, missing.copy(), {}, rank]
+            elif rank < row[3]:
+                row[3] = rank
+            row[1][column] = value
+            row[2][name] = SignalScore(hit.score, value, rank)
+    return table
 
 
-def _fused_score(
-    seen: Mapping[str, SignalScore], prepared: Sequence[_Signal], method: str
-) -> float:
-    """Combine one segment's values across every non-empty signal."""
-    pairs = [
-        (signal.weight, seen[signal.name].normalized if signal.name in seen else signal.missing)
-        for signal in prepared
-    ]
-    return _COMBINE[method](pairs)
+def _combiner(prepared: Sequence[_Signal], method: str) -> Callable[[list[float]], float]:
+    """Return the function that combines one segment's values (one per prepared signal)."""
+    weights = [signal.weight for signal in prepared]
+    if method == "rrf":
+        return math.fsum
+    if method == "arithmetic":
+        total = math.fsum(weights)
+        if total == 0:
+            return lambda values: 0.0
+        return lambda values: math.fsum(map(mul, weights, values)) / total
+    combine = _COMBINE[method]
+    return lambda values: combine(list(zip(weights, values)))
 
 
 def _order_key(segment: ScoredSegment) -> tuple[float, int, str]:
     """Sort by score desc, then best rank asc, then segment id asc."""
-    best_rank = min((signal.rank for signal in segment.signals.values()), default=sys.maxsize)
+    best_rank = min([signal.rank for signal in segment.signals.values()], default=sys.maxsize)
     return (-segment.score, best_rank, segment.segment_id)
 
 
@@ -403,12 +415,12 @@ def fuse(
     gates = gates or {}
     prepared = [_prepare(name, hits, spec, gates.get(name))
                 for name, hits in signals.items() if hits]
-    explain, videos = _explain(prepared)
+    combine = _combiner(prepared, spec.method)
     keyed = []
-    for segment_id, seen in explain.items():
-        segment = ScoredSegment(segment_id, videos[segment_id],
-                                _fused_score(seen, prepared, spec.method), MappingProxyType(seen))
-        keyed.append(((-segment.score, min(s.rank for s in seen.values()), segment_id), segment))
+    for segment_id, (video_id, values, seen, best_rank) in _table(prepared).items():
+        score = combine(values)
+        keyed.append(((-score, best_rank, segment_id),
+                      ScoredSegment(segment_id, video_id, score, MappingProxyType(seen))))
     keyed.sort(key=itemgetter(0))
     return [segment for _, segment in keyed]
 
