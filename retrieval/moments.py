@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -102,14 +103,14 @@ def localize(units: Sequence[Unit], *, sharpness: float = 0.5, max_seconds: floa
     units = sorted(units, key=lambda unit: unit.start)
     sims = np.array([unit.similarity for unit in units], dtype=np.float64)
     best = int(sims.argmax())
-    threshold = sims[best] - sharpness * (sims[best] - float(np.median(sims)))
-    gains = sims - threshold
+    threshold = sims[best] - sharpness * (sims[best] - statistics.median(sims.tolist()))
+    gains = (sims - threshold).tolist()  # plain floats: _grow reads them one by one
     lo, hi = _grow(units, gains, best, max_seconds, max_gap)
     return Localized(units[best].segment_id, units[lo].start, units[hi].end,
                      attention_pool(sims[lo:hi + 1]))
 
 
-def _grow(units: Sequence[Unit], gains: np.ndarray, best: int, max_seconds: float,
+def _grow(units: Sequence[Unit], gains: Sequence[float], best: int, max_seconds: float,
           max_gap: float) -> tuple[int, int]:
     """Extend [best, best] to the neighbouring run of units with the largest summed gain."""
     left = _best_extension(units, gains, best, -1, max_seconds, max_gap)
@@ -123,7 +124,7 @@ def _grow(units: Sequence[Unit], gains: np.ndarray, best: int, max_seconds: floa
     return lo, hi
 
 
-def _best_extension(units: Sequence[Unit], gains: np.ndarray, best: int, step: int,
+def _best_extension(units: Sequence[Unit], gains: Sequence[float], best: int, step: int,
                     max_seconds: float, max_gap: float) -> int:
     """Return how many units to add on one side of `best` (0 when none pays)."""
     total, chosen, top = 0.0, 0, 0.0
@@ -150,18 +151,36 @@ def _stem(word: str) -> str:
     return word
 
 
-def term_patterns(terms: Sequence[str]) -> list[re.Pattern[str]]:
-    """Compile one pattern per query term: a word that starts with the term's crude stem."""
-    return [re.compile(rf"\b{re.escape(_stem(term))}") for term in terms]
+class TermPatterns:
+    """Query terms compiled once for scoring many texts: which terms does a text hold?
+
+    A text holds a term when one of its words starts with the term's crude stem (a plain
+    substring test first: most texts lack most terms).
+    """
+
+    def __init__(self, terms: Sequence[str]) -> None:
+        self._stems = [(stem, re.compile(rf"\b{re.escape(stem)}"))
+                       for stem in (_stem(term) for term in terms)]
+
+    def __len__(self) -> int:
+        return len(self._stems)
+
+    def held(self, text: str) -> int:
+        """Return how many of the terms the text holds."""
+        lowered = text.lower()
+        return sum(1 for stem, pattern in self._stems
+                   if stem in lowered and pattern.search(lowered))
 
 
-def term_overlap(text: str, terms: Sequence[str] | Sequence[re.Pattern[str]]) -> float:
+def term_patterns(terms: Sequence[str]) -> TermPatterns:
+    """Compile query terms for term_overlap over many texts."""
+    return TermPatterns(terms)
+
+
+def term_overlap(text: str, terms: Sequence[str] | TermPatterns) -> float:
     """Return the share of query terms (crudely stemmed) that occur in a text.
 
     ``terms`` may be compiled already (term_patterns) when many texts are scored.
     """
-    if not terms:
-        return 0.0
-    patterns = terms if isinstance(terms[0], re.Pattern) else term_patterns(terms)
-    lowered = text.lower()
-    return sum(1 for pattern in patterns if pattern.search(lowered)) / len(patterns)
+    patterns = terms if isinstance(terms, TermPatterns) else TermPatterns(terms)
+    return patterns.held(text) / len(patterns) if len(patterns) else 0.0
