@@ -52,3 +52,15 @@ def test_markup_in_text_stays_text():
     shown = highlighted_snippet(text, stems(["lava"]))
     assert marked(shown.text, shown.highlights) == ["lava", "lava"]
     assert shown.text == text  # escaping is the page's job; offsets are into the raw text
+
+
+def test_stems_come_from_the_compiled_stemmer():
+    """snowballstemmer uses PyStemmer's C code when it is installed (make install does)."""
+    from snowballstemmer.porter_stemmer import PorterStemmer
+
+    from retrieval import analysis
+
+    assert type(analysis._STEMMER).__module__ == "Stemmer"
+    pure = PorterStemmer()
+    for word in ("generalizations", "running", "ponies", "caresses", "hopefulness"):
+        assert stem(word) == pure.stemWord(word)
