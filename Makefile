@@ -22,7 +22,7 @@ TEST_DATABASE_URL := postgresql://reelsearch:reelsearch@127.0.0.1:$(REELSEARCH_P
 POSTGRES_TESTS := tests/integration/test_api.py tests/integration/test_api_visibility.py \
 	tests/integration/test_admin.py tests/integration/test_recover.py \
 	tests/integration/test_ingest_metadata.py tests/integration/test_concurrent_workers.py \
-	tests/unit/test_status_command.py
+	tests/unit/test_status_command.py tests/unit/test_prepared_rows.py
 export REELSEARCH_CLUSTER_HTTP_PORTS ?= 9261,9262,9263
 export REELSEARCH_CLUSTER_TRANSPORT_PORTS ?= 9361,9362,9363
 comma := ,

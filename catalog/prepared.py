@@ -1,0 +1,71 @@
+"""Rows by primary key with SQL compiled once per key count: the search's hot queries.
+
+Turning a queryset into SQL costs more than running it over a page's few rows, and every
+search asks the same two questions (these videos, these segments). ``RowsByKey(model,
+fields)`` compiles ``model.objects.filter(pk__in=keys).values_list(*fields)`` once per
+database connection and number of keys, then runs that SQL with the keys as parameters and
+converts the values as the ORM does (UUIDs, JSON, datetimes). Where the compiled query's
+parameters are not just the keys (a database whose SQL does something else), it keeps
+using the ORM.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import connections, models, router
+
+MAX_SHAPES = 512  # compiled queries kept (connections x key counts)
+
+
+class RowsByKey:
+    """Fetch ``fields`` of the rows of ``model`` whose primary keys are given."""
+
+    def __init__(self, model: type[models.Model], fields: Iterable[str]) -> None:
+        self.model = model
+        self.fields = tuple(fields)
+        self._compiled: dict[tuple[Any, int], tuple[str, list, Any] | None] = {}
+        self._lock = threading.Lock()
+
+    def queryset(self, keys: list) -> models.QuerySet:
+        """Return the ORM's form of the query (what the compiled SQL runs)."""
+        return (self.model._default_manager.filter(pk__in=keys).order_by()
+                .values_list(*self.fields))
+
+    def rows(self, keys: Iterable[Any]) -> list[tuple]:
+        """Return one tuple of the fields per row found (in the database's order)."""
+        keys = list(dict.fromkeys(keys))
+        if not keys:
+            return []
+        connection = connections[router.db_for_read(self.model)]
+        shape = (connection, len(keys))
+        compiled = self._compiled.get(shape, False)
+        if compiled is False:
+            compiled = self._compile(keys, connection)
+        if compiled is None:
+            return [tuple(row) for row in self.queryset(keys)]
+        sql, converters, compiler = compiled
+        with connection.cursor() as cursor:
+            cursor.execute(sql, self._params(keys, connection))
+            rows = cursor.fetchall()
+        if not converters:
+            return rows
+        return [tuple(row) for row in compiler.apply_converters(rows, converters)]
+
+    def _params(self, keys: list, connection) -> list:
+        field = self.model._meta.pk
+        return [field.get_db_prep_value(field.to_python(key), connection) for key in keys]
+
+    def _compile(self, keys: list, connection) -> tuple[str, list, Any] | None:
+        compiler = self.queryset(keys).query.get_compiler(connection=connection)
+        sql, params = compiler.as_sql()
+        usable = list(params) == self._params(keys, connection)
+        fields = [column[0] for column in compiler.select[:compiler.col_count]]
+        compiled = (sql, compiler.get_converters(fields), compiler) if usable else None
+        with self._lock:
+            if len(self._compiled) >= MAX_SHAPES:
+                self._compiled.clear()
+            self._compiled[(connection, len(keys))] = compiled
+        return compiled
