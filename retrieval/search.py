@@ -29,8 +29,10 @@ from typing import NamedTuple
 
 import numpy as np
 from django.conf import settings
+from django.db import router
 
 from catalog.models import Segment, SegmentKind, Video
+from catalog.prepared import RowsByKey
 
 from .analysis import fold, stem, stems
 from .backends import SearchBackend, get_backend
@@ -44,6 +46,7 @@ from .indexing import concept_floor
 from .moments import (
     Localized,
     Span,
+    TermPatterns,
     Unit,
     attention_pool,
     distinct_moments,
@@ -269,7 +272,7 @@ def weigh_kinds(scored: list[ScoredSegment],
     weights = _kind_weights() if weights is None else weights
     if all(float(w) == 1.0 for w in weights.values()):
         return scored
-    return [replace(s, score=s.score * kind_weight(s.segment_id, weights)) for s in scored]
+    return [s._replace(score=s.score * kind_weight(s.segment_id, weights)) for s in scored]
 
 
 def search(request: SearchRequest) -> SearchResponse:
@@ -499,12 +502,12 @@ def bm25_coverage(hits: list[Hit], query: str, fuzzy: tuple[str, ...] = ()
     return {sid: typo_overlap(text, patterns, near, len(terms)) for sid, text in texts.items()}
 
 
-def typo_overlap(text: str, patterns: list, near: list[tuple[str, int]], total: int) -> float:
+def typo_overlap(text: str, patterns: TermPatterns, near: list[tuple[str, int]],
+                 total: int) -> float:
     """Return the share of total query terms a text holds, exactly or (near) within edits."""
     if not near:
         return term_overlap(text, patterns)
-    held = term_overlap(text, patterns) * len(patterns) if patterns else 0.0
-    held += sum(1 for _ in near_words(text, near))
+    held = patterns.held(text) + len(near_words(text, near))
     return held / total if total else 0.0
 
 
@@ -539,20 +542,19 @@ def hydrate(page: list[VideoResult], request: SearchRequest, query: np.ndarray |
     """
     relevance = relevance or {}
     wanted = (stems(query_terms(request.query)), tuple(near or ()))
-    videos = {str(v.pk): v for v in Video.objects.filter(pk__in=[r.video_id for r in page])
-              .only(*MATCH_FIELDS).order_by()}
-    segment_ids = [m.segment_id for result in page for m in result.moments]
-    segments = {row[0]: _Row(*row) for row in Segment.objects.filter(pk__in=segment_ids)
-                .values_list("id", "kind", "start", "end", "text", "text_vector", "box")}
+    videos = match_videos([r.video_id for r in page])
+    segments = {row[0]: _Row(*row) for row in
+                _SEGMENT_ROWS.rows(m.segment_id for result in page for m in result.moments)}
     units = sentence_units({vid: videos[vid].updated_at for vid in
                             dict.fromkeys(r.video_id for r in page) if vid in videos}
                            ) if query is not None else {}
+    patterns = term_patterns(query_terms(request.query))
     matches = []
     for result in page:
         video = videos.get(result.video_id)
         if video is None:
             continue  # deleted since it was indexed
-        found = localized_moment(units.get(result.video_id, []), request.query, query)
+        found = localized_moment(units.get(result.video_id, _Units()), patterns, query)
         moments = _moments(result, segments, request, query, found, wanted)
         best = max([relevance.get(result.video_id, -1.0), *(m.relevance or -1.0
                                                             for m in moments)])
@@ -562,19 +564,25 @@ def hydrate(page: list[VideoResult], request: SearchRequest, query: np.ndarray |
     return matches
 
 
-@dataclass(frozen=True)
-class _Unit:
+class _Unit(NamedTuple):
     segment_id: str
     start: float
     end: float
     text: str
-    vector: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Units:
+    """A video's sentence units in time order, and their vectors as one matrix."""
+
+    units: tuple[_Unit, ...] = ()
+    vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
 
 
 class _Row(NamedTuple):
     """The columns of a moment's segment that hydration reads."""
 
-    pk: str
+    id: str
     kind: str
     start: float
     end: float
@@ -587,42 +595,55 @@ class _Row(NamedTuple):
 # rest load on first use.
 MATCH_FIELDS = ("id", "title", "duration", "tags", "language", "source", "published",
                 "status", "updated_at")
-_units: VideoCache[list[_Unit]] = VideoCache(256)
+_VIDEO_ROWS = RowsByKey(Video, MATCH_FIELDS)
+_SEGMENT_ROWS = RowsByKey(Segment, _Row._fields)
 
 
-def sentence_units(videos: Mapping[str, object]) -> dict[str, list[_Unit]]:
+def match_videos(video_ids: list[str]) -> dict[str, Video]:
+    """Return the videos of a page by id, with the columns a result shows loaded."""
+    database = router.db_for_read(Video)
+    return {str(row[0]): Video.from_db(database, MATCH_FIELDS, row)
+            for row in _VIDEO_ROWS.rows(video_ids)}
+_units: VideoCache[_Units] = VideoCache(256)
+
+
+def sentence_units(videos: Mapping[str, object]) -> dict[str, _Units]:
     """Return the sentence units (with vectors) of each video, in time order.
 
     ``videos`` maps a video id to its ``updated_at``; units stay in memory while it holds.
     """
-    return _units.get_many(videos, _read_units, [])
+    return _units.get_many(videos, _read_units, _Units())
 
 
-def _read_units(video_ids: list[str]) -> dict[str, list[_Unit]]:
-    units: dict[str, list[_Unit]] = {}
+def _read_units(video_ids: list[str]) -> dict[str, _Units]:
+    found: dict[str, tuple[list[_Unit], list[np.ndarray]]] = {}
     rows = (Segment.objects.filter(video_id__in=video_ids, kind=SegmentKind.SENTENCE)
             .exclude(text_vector=None).order_by("start")
             .values_list("id", "video_id", "start", "end", "text", "text_vector"))
     for sid, vid, start, end, text, vector in rows:
-        units.setdefault(str(vid), []).append(
-            _Unit(sid, start, end, text, np.frombuffer(bytes(vector), dtype=np.float32)))
-    return units
+        units, vectors = found.setdefault(str(vid), ([], []))
+        units.append(_Unit(sid, start, end, text))
+        vectors.append(np.frombuffer(bytes(vector), dtype=np.float32))
+    return {vid: _Units(tuple(units), np.stack(vectors))
+            for vid, (units, vectors) in found.items()}
 
 
-def localized_moment(units: list[_Unit], text: str, query: np.ndarray | None
+def localized_moment(units: _Units, patterns: TermPatterns, query: np.ndarray | None
                      ) -> tuple[Localized, str, str] | None:
-    """Return the span of spoken sentences that answers the query, its text and its best unit's."""
-    if not units or query is None or units[0].vector.shape != query.shape:
+    """Return the span of spoken sentences that answers the query, its text and its best unit's.
+
+    ``patterns`` are the query's terms (term_patterns), which lift a unit holding them.
+    """
+    if not units.units or query is None or units.vectors.shape[1:] != query.shape:
         return None
-    sims = np.stack([unit.vector for unit in units]) @ query
-    patterns = term_patterns(query_terms(text))
+    sims = (units.vectors @ query).tolist()
     scored = [Unit(u.segment_id, u.start, u.end,
-                   float(sim) + LEXICAL_WEIGHT * term_overlap(u.text, patterns))
-              for u, sim in zip(units, sims, strict=True)]
+                   sim + LEXICAL_WEIGHT * term_overlap(u.text, patterns))
+              for u, sim in zip(units.units, sims, strict=True)]
     found = localize(scored)
     if found is None:
         return None
-    inside = [(u, float(sim)) for u, sim in zip(units, sims, strict=True)
+    inside = [(u, sim) for u, sim in zip(units.units, sims, strict=True)
               if found.start <= u.start and u.end <= found.end]
     pooled = attention_pool(np.array([sim for _, sim in inside]))
     words = " ".join(u.text for u, _ in inside)
@@ -644,8 +665,8 @@ def _moments(result: VideoResult, segments: dict[str, _Row], request: SearchRequ
         if not shown:
             continue  # concepts nobody is sure of are not a moment
         kind = "speech" if row.kind in SPOKEN else row.kind
-        texts[row.pk] = (kind, shown, cosine(row.text_vector, query), row.pk, None)
-        spans.append(Span(row.pk, kind, row.start, row.end, m.score))
+        texts[row.id] = (kind, shown, cosine(row.text_vector, query), row.id, None)
+        spans.append(Span(row.id, kind, row.start, row.end, m.score))
     explained = {m.segment_id: m for m in result.moments}
     spoken = [span for span in spans if span.kind == "speech"]
     spans = _place_localized(spans, found)
