@@ -254,12 +254,14 @@ class SpeechRecognizer:
     """faster-whisper on the CPU with int8 weights."""
 
     def __init__(self) -> None:
-        from faster_whisper import WhisperModel
+        from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         path, version = asr_model_path()
         threads = settings.REELSEARCH["ASR_THREADS"] or (os.cpu_count() or 1)
         self.model = WhisperModel(str(path), device="cpu", compute_type="int8",
                                   cpu_threads=threads)
+        self.batch_size = max(1, int(settings.REELSEARCH.get("ASR_BATCH_SIZE", 1)))
+        self.batched = BatchedInferencePipeline(self.model) if self.batch_size > 1 else None
         self.label = f"{settings.REELSEARCH['ASR_MODEL']}@{version}"
         self._lock = threading.Lock()
 
@@ -309,10 +311,13 @@ class SpeechRecognizer:
     def _window_words(self, window: Window, language: str | None, duration: float,
                       progress: Callable[[float], None] | None) -> tuple[list[Word], str]:
         """Transcribe one window; return its words on the file's timeline and the language."""
-        segments, info = self.model.transcribe(
-            window.samples, language=language, beam_size=1, vad_filter=True,
-            word_timestamps=True, condition_on_previous_text=False,
-        )
+        options = {"language": language, "beam_size": 1, "vad_filter": True,
+                   "word_timestamps": True, "condition_on_previous_text": False}
+        if self.batched is not None:  # the window's speech chunks through the encoder at once
+            segments, info = self.batched.transcribe(window.samples, batch_size=self.batch_size,
+                                                     **options)
+        else:
+            segments, info = self.model.transcribe(window.samples, **options)
         words: list[Word] = []
         at = window.offset
         for segment in segments:
