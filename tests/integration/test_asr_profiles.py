@@ -53,3 +53,17 @@ def test_the_profile_setting_picks_the_model_and_refuses_unknown_names():
     assert bad.returncode != 0
     assert "REELSEARCH_ASR_PROFILE='turbo' is not a speech recognition profile: use " \
            "accurate or fast." in bad.stderr
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_batched_and_sequential_decoding_both_transcribe_in_time_order(english_wav, settings, batch):
+    settings.REELSEARCH = {**settings.REELSEARCH, "ASR_MODEL": settings.ASR_PROFILES["fast"],
+                           "ASR_BATCH_SIZE": batch}
+    recognizer = SpeechRecognizer()
+    assert (recognizer.batched is not None) == (batch > 1)
+    transcript = recognizer.transcribe(english_wav, 10.0, language="en")
+    spoken = " ".join(word.text for word in transcript.words)
+    assert word_error_rate([(TEXT, spoken)]) < 0.5, spoken
+    starts = [word.start for word in transcript.words]
+    assert starts == sorted(starts) and 0.0 <= starts[0] < 2.0
+    assert transcript.words[-1].end <= media.wav_duration(english_wav) + 0.5
