@@ -394,7 +394,7 @@ def _combiner(prepared: Sequence[_Signal], method: str) -> Callable[[list[float]
             return lambda values: 0.0
         return lambda values: math.fsum(map(mul, weights, values)) / total
     combine = _COMBINE[method]
-    return lambda values: combine(list(zip(weights, values)))
+    return lambda values: combine(list(zip(weights, values, strict=True)))
 
 
 def _order_key(segment: ScoredSegment) -> tuple[float, int, str]:

@@ -56,9 +56,9 @@ def test_the_profile_setting_picks_the_model_and_refuses_unknown_names():
 
 
 @pytest.mark.parametrize("batch", [1, 8])
-def test_batched_and_sequential_decoding_both_transcribe_in_time_order(english_wav, settings, batch):
-    settings.REELSEARCH = {**settings.REELSEARCH, "ASR_MODEL": settings.ASR_PROFILES["fast"],
-                           "ASR_BATCH_SIZE": batch}
+def test_batched_and_sequential_decoding_both_transcribe(english_wav, settings, batch):
+    fast = settings.ASR_PROFILES["fast"]
+    settings.REELSEARCH = {**settings.REELSEARCH, "ASR_MODEL": fast, "ASR_BATCH_SIZE": batch}
     recognizer = SpeechRecognizer()
     assert (recognizer.batched is not None) == (batch > 1)
     transcript = recognizer.transcribe(english_wav, 10.0, language="en")
