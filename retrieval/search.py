@@ -595,15 +595,17 @@ class _Row(NamedTuple):
 # rest load on first use.
 MATCH_FIELDS = ("id", "title", "duration", "tags", "language", "source", "published",
                 "status", "updated_at")
-_VIDEO_ROWS = RowsByKey(Video, MATCH_FIELDS)
+# Model.from_db() takes the loaded values in the order of the model's fields.
+_VIDEO_FIELDS = tuple(f.attname for f in Video._meta.concrete_fields if f.attname in MATCH_FIELDS)
+_VIDEO_ROWS = RowsByKey(Video, _VIDEO_FIELDS)
 _SEGMENT_ROWS = RowsByKey(Segment, _Row._fields)
 
 
 def match_videos(video_ids: list[str]) -> dict[str, Video]:
     """Return the videos of a page by id, with the columns a result shows loaded."""
     database = router.db_for_read(Video)
-    return {str(row[0]): Video.from_db(database, MATCH_FIELDS, row)
-            for row in _VIDEO_ROWS.rows(video_ids)}
+    return {str(video.pk): video for video in
+            (Video.from_db(database, _VIDEO_FIELDS, row) for row in _VIDEO_ROWS.rows(video_ids))}
 _units: VideoCache[_Units] = VideoCache(256)
 
 

@@ -51,3 +51,15 @@ def test_missing_and_repeated_keys() -> None:
                                                           [0.1, 0.2, 0.3, 0.4])]
     assert rows.rows([]) == []
     assert rows.rows(["no-such-segment"]) == []
+
+
+def test_search_pages_load_their_videos_field_by_field() -> None:
+    """Hydration builds Video instances from these rows: every shown field is its own."""
+    from retrieval.search import MATCH_FIELDS, match_videos
+
+    made = videos(2)
+    loaded = match_videos([str(v.pk) for v in made])
+    for video in made:
+        fresh = Video.objects.get(pk=video.pk)
+        for name in MATCH_FIELDS:
+            assert getattr(loaded[str(video.pk)], name) == getattr(fresh, name), name
