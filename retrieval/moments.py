@@ -172,15 +172,10 @@ class TermPatterns:
                    if stem in lowered and pattern.search(lowered))
 
 
-def term_patterns(terms: Sequence[str]) -> TermPatterns:
-    """Compile query terms for term_overlap over many texts."""
-    return TermPatterns(terms)
-
-
 def term_overlap(text: str, terms: Sequence[str] | TermPatterns) -> float:
     """Return the share of query terms (crudely stemmed) that occur in a text.
 
-    ``terms`` may be compiled already (term_patterns) when many texts are scored.
+    ``terms`` may be compiled already (TermPatterns) when many texts are scored.
     """
     patterns = terms if isinstance(terms, TermPatterns) else TermPatterns(terms)
     return patterns.held(text) / len(patterns) if len(patterns) else 0.0

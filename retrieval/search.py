@@ -52,7 +52,6 @@ from .moments import (
     distinct_moments,
     localize,
     term_overlap,
-    term_patterns,
 )
 from .profiles import DEFAULT as DEFAULT_PROFILE
 from .profiles import get_profile
@@ -490,7 +489,7 @@ def bm25_coverage(hits: list[Hit], query: str, fuzzy: tuple[str, ...] = ()
     A typo-tolerant term (``fuzzy``) counts as held by a text with a word near it.
     """
     terms = query_terms(query)
-    patterns = term_patterns([t for t in terms if t not in fuzzy])
+    patterns = TermPatterns([t for t in terms if t not in fuzzy])
     near = [(stem(t), max_edits(t)) for t in terms if t in fuzzy]
     # The backend's indexed text when it came with the hit (it is searchable_text already)
     texts = {hit.segment_id: hit.text for hit in hits if hit.text is not None}
@@ -548,7 +547,7 @@ def hydrate(page: list[VideoResult], request: SearchRequest, query: np.ndarray |
     units = sentence_units({vid: videos[vid].updated_at for vid in
                             dict.fromkeys(r.video_id for r in page) if vid in videos}
                            ) if query is not None else {}
-    patterns = term_patterns(query_terms(request.query))
+    patterns = TermPatterns(query_terms(request.query))
     matches = []
     for result in page:
         video = videos.get(result.video_id)
@@ -634,7 +633,7 @@ def localized_moment(units: _Units, patterns: TermPatterns, query: np.ndarray | 
                      ) -> tuple[Localized, str, str] | None:
     """Return the span of spoken sentences that answers the query, its text and its best unit's.
 
-    ``patterns`` are the query's terms (term_patterns), which lift a unit holding them.
+    ``patterns`` are the query's terms (TermPatterns), which lift a unit holding them.
     """
     if not units.units or query is None or units.vectors.shape[1:] != query.shape:
         return None
