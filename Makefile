@@ -28,13 +28,13 @@ export REELSEARCH_CLUSTER_TRANSPORT_PORTS ?= 9361,9362,9363
 comma := ,
 TEST_CLUSTER_URL := http://127.0.0.1:$(firstword $(subst $(comma), ,$(REELSEARCH_CLUSTER_HTTP_PORTS)))
 
-.PHONY: install text-model node-deps system-deps demo test test-unit lint services-up services-down bench clean
+.PHONY: install text-model concept-model node-deps system-deps demo test test-unit lint services-up services-down bench clean
 
 # deploy/settings.py defaults to DEBUG off and then needs DJANGO_SECRET_KEY; the demo and the
 # benchmarks run as local development (tests set this in tests/settings.py).
-demo bench text-model: export DJANGO_DEBUG ?= 1
+demo bench text-model concept-model: export DJANGO_DEBUG ?= 1
 
-install: system-deps $(VENV)/.installed text-model node-deps
+install: system-deps $(VENV)/.installed text-model concept-model node-deps
 
 # axe-core (npm, pinned in package.json; it has no dependencies) for the search page's
 # accessibility check in tests/browser; kept when already there.
@@ -48,6 +48,10 @@ $(AXE): package.json
 # virtualenv's share/reelsearch by default; kept when already there).
 text-model: $(VENV)/.installed
 	$(PY) manage.py export_text_model
+
+# The concept classifier exported once to ONNX beside it (kept when already there).
+concept-model: $(VENV)/.installed
+	$(PY) manage.py export_concept_model
 
 # Debian packages, installed only when a command is missing.
 system-deps:

@@ -190,7 +190,8 @@ REELSEARCH = {
     "TEXT_RUNTIME": os.environ.get("REELSEARCH_TEXT_RUNTIME", "onnx"),
     # A text adapter file from `manage.py train_adapter` ("" = the frozen encoder alone).
     "TEXT_ADAPTER": os.environ.get("REELSEARCH_TEXT_ADAPTER", ""),
-    # Where exported ONNX text models live (outside the repository; the virtualenv by default).
+    # Where exported ONNX models live (the text model, the concept classifier; outside the
+    # repository: the virtualenv by default).
     "TEXT_ONNX_DIR": os.environ.get("REELSEARCH_TEXT_ONNX_DIR",
                                     str(Path(sys.prefix) / "share" / "reelsearch")),
     # "int8" (weights of the matrix products quantized per channel: mean cosine 0.992 to the
@@ -283,11 +284,14 @@ REELSEARCH = {
     "KEYFRAME_MAX_INTERVAL": float(os.environ.get("REELSEARCH_KEYFRAME_MAX_INTERVAL", "4.0")),
     "THUMBNAIL_WIDTH": int(os.environ.get("REELSEARCH_THUMBNAIL_WIDTH", "320")),
     "FRAME_MAX_SIDE": int(os.environ.get("REELSEARCH_FRAME_MAX_SIDE", "960")),
-    # Threads of the concept classifier (torch) and OCR (onnxruntime) while they run: one, as
+    # Threads of the concept classifier and OCR (onnxruntime) while they run: one, as
     # spin-waiting intra-op threads cost more than they give on 2 shared cores (README).
     "VISUAL_THREADS": int(os.environ.get("REELSEARCH_VISUAL_THREADS", "1")),
     # Concept tags from a packaged ImageNet classifier ("" turns the stage off).
     "CONCEPT_MODEL": os.environ.get("REELSEARCH_CONCEPT_MODEL", "efficientnet-lite1"),
+    # How the classifier runs: "onnx" (onnxruntime, the file `make install` exports with
+    # `manage.py export_concept_model`; ~3x faster on one core) or "torch".
+    "VISUAL_RUNTIME": os.environ.get("REELSEARCH_VISUAL_RUNTIME", "onnx"),
     "VISUAL_WINDOW_SECONDS": float(os.environ.get("REELSEARCH_VISUAL_WINDOW", "3.0")),
     "CONCEPTS_PER_WINDOW": int(os.environ.get("REELSEARCH_CONCEPTS_PER_WINDOW", "10")),
     "CONCEPT_MIN_PROBABILITY": float(os.environ.get("REELSEARCH_CONCEPT_MIN_PROB", "0.02")),

@@ -42,9 +42,10 @@ from django.db import transaction
 from PIL import Image
 
 from catalog.models import Segment, SegmentKind
-from retrieval.encoders import ModelInfo, TextEncoder, get_text_encoder, torch_threads
+from retrieval.encoders import ModelInfo, TextEncoder, get_text_encoder
 from retrieval.text import concept_text, parse_concept_text
 
+from . import concept_net
 from .frames import is_blank, iter_frames
 
 logger = logging.getLogger("reelsearch.concepts")
@@ -132,19 +133,17 @@ def classifier_weights(name: str) -> tuple[Path, str]:
 
 
 class ConceptClassifier:
-    """EfficientNet-Lite over ImageNet-1k: RGB frames in, class probabilities out."""
+    """EfficientNet-Lite over ImageNet-1k: RGB frames in, class probabilities out.
+
+    The network runs in REELSEARCH['VISUAL_RUNTIME'] (see :mod:`.concept_net`).
+    """
 
     def __init__(self, name: str) -> None:
-        import torch
-        from efficientnet_lite_pytorch import EfficientNet
-
         path, version = classifier_weights(name)
-        self.model = EfficientNet.from_name(name)
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        self.model.load_state_dict(state, strict=True)
-        self.model.eval()
-        self.size = int(self.model.input_image_size)
+        self.network = concept_net.load(name, path, version)
+        self.size = self.network.size
         self.info = ModelInfo(name, version, len(imagenet_classes()))
+        self._pooling: dict[tuple, np.ndarray] = {}
         self._lock = threading.Lock()
 
     def preprocess(self, frame: np.ndarray) -> np.ndarray:
@@ -159,36 +158,49 @@ class ConceptClassifier:
         return pixels.transpose(2, 0, 1)
 
     def probabilities(self, frames: Sequence[np.ndarray], threads: int = 0) -> np.ndarray:
-        """Return one row of 1000 class probabilities per frame (threads: 0 = torch's own)."""
-        import torch
-
+        """Return one row of 1000 class probabilities per frame (threads: 0 = the runtime's
+        own choice)."""
         if not frames:
             return np.zeros((0, self.info.dim), dtype=np.float32)
-        batch = torch.from_numpy(np.stack([self.preprocess(f) for f in frames]))
-        with self._lock, torch_threads(threads), torch.inference_mode():
-            logits = self.model(batch)
-        return torch.softmax(logits, dim=1).numpy().astype(np.float32)
-
+        return softmax(self._logits(frames, (), threads)[:, 0])
 
     def region_probabilities(self, frames: Sequence[np.ndarray], threads: int = 0,
                              boxes: Sequence[tuple[float, ...]] = REGIONS
                              ) -> tuple[np.ndarray, np.ndarray]:
         """Return whole-frame probabilities (frames x classes) and per-box ones (frames x
         boxes x classes), from one forward pass: each box pools the last feature map."""
-        import torch
-
         if not frames:
             empty = np.zeros((0, self.info.dim), dtype=np.float32)
             return empty, empty.reshape(0, len(boxes), self.info.dim)
-        batch = torch.from_numpy(np.stack([self.preprocess(f) for f in frames]))
-        with self._lock, torch_threads(threads), torch.inference_mode():
-            features = self.model.extract_features(batch)
-            pooled = [features.mean(dim=(2, 3))]
-            for y0, y1, x0, x1 in feature_cells(boxes, *features.shape[2:]):
-                pooled.append(features[:, :, y0:y1, x0:x1].mean(dim=(2, 3)))
-            logits = self.model._fc(torch.stack(pooled, dim=1))
-        probabilities = torch.softmax(logits, dim=2).numpy().astype(np.float32)
+        probabilities = softmax(self._logits(frames, boxes, threads))
         return probabilities[:, 0], probabilities[:, 1:]
+
+    def _logits(self, frames: Sequence[np.ndarray], boxes: Sequence[tuple[float, ...]],
+                threads: int) -> np.ndarray:
+        key = tuple(tuple(box) for box in boxes)
+        if key not in self._pooling:
+            self._pooling[key] = pooling_matrix(key, *self.network.feature_size)
+        pixels = np.stack([self.preprocess(f) for f in frames])
+        with self._lock:
+            return self.network.logits(pixels, self._pooling[key], threads)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, as float32."""
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return (shifted / shifted.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def pooling_matrix(boxes: Sequence[tuple[float, ...]], height: int, width: int) -> np.ndarray:
+    """Return the rows that average a height x width feature map: the whole map, then each
+    box's cells (see :func:`feature_cells`), over the cells in row-major order."""
+    rows = np.zeros((1 + len(boxes), height * width), dtype=np.float32)
+    rows[0] = 1.0 / (height * width)
+    for row, (y0, y1, x0, x1) in enumerate(feature_cells(boxes, height, width), start=1):
+        cells = np.zeros((height, width), dtype=np.float32)
+        cells[y0:y1, x0:x1] = 1.0 / ((y1 - y0) * (x1 - x0))
+        rows[row] = cells.ravel()
+    return rows
 
 
 def feature_cells(boxes: Sequence[tuple[float, ...]], height: int, width: int
