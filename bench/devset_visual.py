@@ -81,6 +81,9 @@ def main() -> None:
     args = parser.parse_args()
     configure(args)
     django_in_tempdir("bench-devset-")
+    from django.core.management import call_command
+
+    call_command("export_concept_model")  # another variant's ONNX file, made once if missing
     from catalog.models import Segment, Video
     from evaluation.evaluation import build_queries, load_manifest, prepare_catalog
     from evaluation.metrics import chance_metrics

@@ -7,7 +7,8 @@ scene cuts; nothing is copied into the repository). Then reports
 
 * keyframes: decoded video frames per second of wall time (one ffmpeg pass with the scene
   rule), and the keyframes it kept;
-* classification: keyframes per second through each EfficientNet-Lite variant (batch 8);
+* classification: keyframes per second through each EfficientNet-Lite variant (batch 8),
+  in onnxruntime (the variants `make concept-model` exported) and in torch;
 * OCR: keyframes per second through PP-OCR, with and without text on screen;
 * end to end: the clip through every pipeline stage (models loaded beforehand, as in a
   worker), per-stage wall time and the real-time factor (media seconds per wall second).
@@ -123,14 +124,18 @@ def component_costs(clip: Path, work: Path, duration: float, repeat: int) -> dic
     sample = (images * 8)[:16]
     result["classification"] = {}
     threads = settings.REELSEARCH["VISUAL_THREADS"]
-    for name in concepts.PACKAGED_CLASSIFIERS:
+    default = settings.REELSEARCH
+    for name, runtime in itertools.product(concepts.PACKAGED_CLASSIFIERS, ("onnx", "torch")):
+        settings.REELSEARCH = {**default, "VISUAL_RUNTIME": runtime}
         try:
             classifier = concepts.ConceptClassifier(name)
         except ImproperlyConfigured:
-            continue  # that variant's weights package is not installed
+            continue  # that variant's weights package is not installed, or not exported
+        finally:
+            settings.REELSEARCH = default
         wall, cpu = timed(lambda c=classifier: [c.probabilities(sample[i:i + 8], threads)
                                                 for i in range(0, len(sample), 8)], repeat)
-        result["classification"][name] = rates(len(sample), wall, cpu)
+        result["classification"][f"{name} ({runtime})"] = rates(len(sample), wall, cpu)
     reader = ocr.TextReader(settings.REELSEARCH["OCR_DET_MAX_SIDE"],
                             settings.REELSEARCH["VISUAL_THREADS"])
     texty = [image for image in images if reader.read(image).lines][:4] or images[:4]
