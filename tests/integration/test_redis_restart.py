@@ -88,7 +88,10 @@ def test_a_redis_restart_loses_no_video(shared_restart):
     from deploy.celery import app
 
     worker, broker = shared_restart.worker, shared_restart.redis
-    running = submit(clip(shared_restart.root, "tyre", LONG_TEXT), "Tyre (running)")
+    # Three times the long narration (~90 s): its ASR must outlast stopping Redis and the
+    # worker noticing it, which a ~30 s clip's ASR (a few seconds) did not always do.
+    running = submit(clip(shared_restart.root, "tyre", " ".join([LONG_TEXT] * 3)),
+                     "Tyre (running)")
     waiting = submit(clip(shared_restart.root, "bees", SHORT_TEXTS[0]), "Bees (queued)")
     row = wait_until(lambda: (v := Video.objects.get(pk=running.pk)).stage == "asr"
                      or v.is_done and v, timeout=300, interval=0.02, what="ASR to start")
