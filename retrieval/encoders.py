@@ -170,6 +170,15 @@ class TorchTextEncoder(TextEncoder):
 TEXT_RUNTIMES = ("onnx", "torch")
 
 
+def configured_choice(key: str, choices: tuple[str, ...]) -> str:
+    """Return REELSEARCH[key] (default: the first choice), refused unless one of ``choices``."""
+    value = str(settings.REELSEARCH.get(key, choices[0]))
+    if value not in choices:
+        raise ImproperlyConfigured(
+            f"REELSEARCH[{key!r}] = {value!r}: use one of {', '.join(choices)}.")
+    return value
+
+
 @contextmanager
 def torch_threads(count: int) -> Iterator[None]:
     """Run torch with `count` intra-op threads for a while (0 leaves it alone)."""
@@ -230,16 +239,13 @@ def _load_text_encoder() -> TextEncoder:
 
 
 def _load_frozen_encoder() -> TextEncoder:
-    runtime = str(settings.REELSEARCH.get("TEXT_RUNTIME", "onnx"))
+    runtime = configured_choice("TEXT_RUNTIME", TEXT_RUNTIMES)
     logger.info("loading text model %s (%s)", settings.REELSEARCH["TEXT_MODEL"], runtime)
     if runtime == "torch":
         return TorchTextEncoder()
-    if runtime == "onnx":
-        from .onnx_text import OnnxTextEncoder
+    from .onnx_text import OnnxTextEncoder
 
-        return OnnxTextEncoder()
-    raise ImproperlyConfigured(
-        f"REELSEARCH['TEXT_RUNTIME'] = {runtime!r}: use one of {', '.join(TEXT_RUNTIMES)}.")
+    return OnnxTextEncoder()
 
 
 def text_encoder_loaded() -> bool:

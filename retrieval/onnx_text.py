@@ -20,7 +20,7 @@ import numpy as np
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from .encoders import ModelInfo, TextEncoder, text_model_path
+from .encoders import ModelInfo, TextEncoder, configured_choice, text_model_path
 
 PRECISIONS = ("int8", "fp32")
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
@@ -32,13 +32,31 @@ def onnx_dir() -> Path:
     return Path(str(settings.REELSEARCH["TEXT_ONNX_DIR"])).expanduser()
 
 
+def writable_onnx_dir() -> Path:
+    """Return onnx_dir(), created if missing (exports write there)."""
+    directory = onnx_dir()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"cannot create {directory} ({exc}): set REELSEARCH_TEXT_ONNX_DIR to a "
+            "writable directory.") from exc
+    return directory
+
+
+def onnx_session(path: Path, threads: int):
+    """Return an onnxruntime CPU session over ``path`` (threads: 0 = onnxruntime's choice)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = max(int(threads), 0)
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 def precision() -> str:
     """Return the configured precision of the ONNX text model, checked."""
-    value = str(settings.REELSEARCH.get("TEXT_ONNX_PRECISION", "int8"))
-    if value not in PRECISIONS:
-        raise ImproperlyConfigured(
-            f"REELSEARCH['TEXT_ONNX_PRECISION'] = {value!r}: use one of {', '.join(PRECISIONS)}.")
-    return value
+    return configured_choice("TEXT_ONNX_PRECISION", PRECISIONS)
 
 
 # File-name tag of each precision's export recipe: a changed recipe gets a new file, which
@@ -108,13 +126,7 @@ class OnnxTextEncoder(TextEncoder):
         return path
 
     def _session(self, threads: int, path: Path | None = None):
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = max(int(threads), 0)
-        options.inter_op_num_threads = 1
-        return onnxruntime.InferenceSession(str(path or self.path), options,
-                                            providers=["CPUExecutionProvider"])
+        return onnx_session(path or self.path, threads)
 
     def _run(self, session, encodings) -> np.ndarray:
         width = max(len(e.ids) for e in encodings)
@@ -160,13 +172,7 @@ def export(kinds: tuple[str, ...] = PRECISIONS, force: bool = False) -> list[Pat
     targets = {kind: onnx_path(model_version(model_dir, version), kind) for kind in kinds}
     todo = {kind: path for kind, path in targets.items() if force or not path.exists()}
     if todo:
-        directory = onnx_dir()
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ImproperlyConfigured(
-                f"cannot create {directory} ({exc}): set REELSEARCH_TEXT_ONNX_DIR to a "
-                "writable directory.") from exc
+        directory = writable_onnx_dir()
         scratch = directory / f".export-{os.getpid()}-{secrets.token_hex(4)}"
         scratch.mkdir()
         try:

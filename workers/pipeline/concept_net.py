@@ -20,8 +20,10 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from retrieval.encoders import configured_choice
+from retrieval.onnx_text import onnx_dir, onnx_session, writable_onnx_dir
 
 RUNTIMES = ("onnx", "torch")
 EXPORT_HINT = "run `make concept-model` (or `python manage.py export_concept_model`)"
@@ -31,17 +33,11 @@ RECIPE = "pooled-fp32"
 
 def runtime() -> str:
     """Return the configured runtime of the concept classifier, checked."""
-    value = str(settings.REELSEARCH.get("VISUAL_RUNTIME", "onnx"))
-    if value not in RUNTIMES:
-        raise ImproperlyConfigured(
-            f"REELSEARCH['VISUAL_RUNTIME'] = {value!r}: use one of {', '.join(RUNTIMES)}.")
-    return value
+    return configured_choice("VISUAL_RUNTIME", RUNTIMES)
 
 
 def onnx_path(name: str, version: str) -> Path:
     """Return where the exported graph of classifier ``name`` at ``version`` lives."""
-    from retrieval.onnx_text import onnx_dir
-
     return onnx_dir() / f"{name}-{version}-{RECIPE}.onnx"
 
 
@@ -98,13 +94,7 @@ class OnnxNetwork:
     def _session(self, threads: int):
         threads = max(int(threads), 0)
         if threads not in self._sessions:
-            import onnxruntime
-
-            options = onnxruntime.SessionOptions()
-            options.intra_op_num_threads = threads  # 0: onnxruntime's own choice
-            options.inter_op_num_threads = 1
-            self._sessions[threads] = onnxruntime.InferenceSession(
-                str(self.path), options, providers=["CPUExecutionProvider"])
+            self._sessions[threads] = onnx_session(self.path, threads)
         return self._sessions[threads]
 
     def logits(self, pixels: np.ndarray, pooling: np.ndarray, threads: int = 0) -> np.ndarray:
@@ -141,12 +131,7 @@ def export(name: str, weights: Path, version: str, force: bool = False) -> Path:
     path = onnx_path(name, version)
     if path.exists() and not force:
         return path
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ImproperlyConfigured(
-            f"cannot create {path.parent} ({exc}): set REELSEARCH_TEXT_ONNX_DIR to a writable "
-            "directory.") from exc
+    writable_onnx_dir()
     network = TorchNetwork(name, weights)
     height, width = network.feature_size
     example = (torch.zeros(2, 3, network.size, network.size),
