@@ -27,8 +27,12 @@ whichever side of the swap they land on. A rebuild that fails midway deletes its
 index; the live alias never moved. Run one rebuild at a time: a rebuild deletes an index
 left behind ``INDEX-building`` by an interrupted one.
 
-k-NN filters go inside the ``knn`` query (efficient filtering), never after it. Lucene's
-cosine score is ``(1 + cos) / 2``; hits carry the cosine, like the embedded backend. With the
+k-NN filters go inside the ``knn`` query (efficient filtering), never after it. Vectors are
+stored and queried as unit vectors in lucene's inner-product space (the inner product of unit
+vectors is their cosine, at a third of cosinesimil's arithmetic per comparison); lucene scores
+it ``1 + cos`` for a positive cosine and ``1 / (1 - cos)`` below. Hits carry the cosine, like
+the embedded backend; an index built by an earlier version in the cosinesimil space (score
+``(1 + cos) / 2``) is read correctly until ``manage.py reindex`` replaces it. With the
 neural-search plugin on the node, ``hybrid()`` fuses BM25 and k-NN on the server (``hybrid``
 query and a temporary search pipeline with ``normalization-processor`` or
 ``score-ranker-processor``); ``retrieval/fusion.py`` stays the default.
@@ -64,6 +68,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 import numpy as np
+import orjson
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from opensearchpy import exceptions as errors
@@ -164,13 +169,43 @@ def _lost_shards(exc: errors.TransportError) -> bool:
 
 
 def _node_units(signal: str, score: float) -> float:
-    """Return a signal's score as the node scores it (k-NN: lucene's (1 + cos) / 2)."""
+    """Return a signal's score in the hybrid query's units (k-NN: ``(1 + cos) / 2``)."""
     return score if signal == "bm25" else (1.0 + score) / 2.0
 
 
-def _stored_vector(vector: np.ndarray) -> list[float]:
-    """Return a vector as JSON numbers (7 decimals: float32 precision, half the bytes)."""
-    return np.round(np.asarray(vector, dtype=np.float64).reshape(-1), 7).tolist()
+def _cosine(space: str, score: float) -> float:
+    """Return the cosine behind a lucene k-NN score in an index's vector space."""
+    if space == "cosinesimil":
+        return 2.0 * score - 1.0
+    return score - 1.0 if score >= 1.0 else 1.0 - 1.0 / score  # maximum inner product
+
+
+# Puts an inner-product k-NN score in the hybrid query's units, (1 + cos) / 2, as the
+# cosinesimil space scores: min-max and l2 normalization then see an affine map of the cosine,
+# as retrieval/fusion.py does (lucene's own inner-product score bends below cos = 0).
+HALF_COSINE = {"lang": "painless",
+               "source": "double s = _score; return s >= 1 ? s / 2 : 1 - 0.5 / s;"}
+
+
+def _unit(vector) -> np.ndarray:
+    """Return a vector scaled to length 1 (the inner product of unit vectors is the cosine)."""
+    vector = np.asarray(vector, dtype=np.float64).reshape(-1)
+    return vector / np.linalg.norm(vector)
+
+
+def _stored_vector(vector: np.ndarray) -> np.ndarray:
+    """Return a unit vector for the bulk body (7 decimals: float32 precision, half the bytes)."""
+    return np.round(_unit(vector), 7).astype(np.float32)
+
+
+def _bulk_body(target: str, chunk: list[tuple[str, dict]]) -> bytes:
+    """Serialize bulk actions with orjson (numpy vectors directly: a sixth of json's time)."""
+    lines = []
+    for doc_id, source in chunk:
+        lines.append(orjson.dumps({"index": {"_index": target, "_id": doc_id}}))
+        lines.append(orjson.dumps(source, option=orjson.OPT_SERIALIZE_NUMPY))
+    lines.append(b"")
+    return b"\n".join(lines)
 
 
 def _batches(items: Iterable, size: int) -> Iterator[list]:
@@ -269,6 +304,8 @@ class OpenSearchBackend(SearchBackend):
         self._ready = False
         self._plugins: set[str] | None = None
         self._skipped_fields: set[str] = set()
+        self._spaces: dict[str, str] = {}  # concrete index -> its vectors' space type
+        self._live: str | None = None  # the read alias's index, as last seen
         self._loads_in_flight: set[Future] = set()  # rebuild batches on their way
         self._loads_lock = threading.Lock()
 
@@ -350,7 +387,7 @@ class OpenSearchBackend(SearchBackend):
         names = set().union(*(self._behind(a) for a in (
             self.read_alias, self.write_alias, self.building_alias)))
         self._delete_indices(names)
-        self._ready = False
+        self._ready, self._live = False, None
 
     # -- writes ----------------------------------------------------------------------------
     def index(self, docs: Iterable[SegmentDoc]) -> IndexReport:
@@ -397,7 +434,7 @@ class OpenSearchBackend(SearchBackend):
             "vectors": self._vectors(doc),
         }
 
-    def _vectors(self, doc: SegmentDoc) -> dict[str, list[float]]:
+    def _vectors(self, doc: SegmentDoc) -> dict[str, np.ndarray]:
         """Return the vectors the index maps; unmapped fields and zero vectors are left out."""
         vectors = {}
         for field, vector in doc.vectors.items():
@@ -418,9 +455,7 @@ class OpenSearchBackend(SearchBackend):
         failed: dict[str, str] = {}
         chunks = list(_batches(sources, self.bulk_size))
         for number, chunk in enumerate(chunks, start=1):
-            body: list[dict] = []
-            for doc_id, source in chunk:
-                body += [{"index": {"_index": target, "_id": doc_id}}, source]
+            body = _bulk_body(target, chunk)
             with self._calls("bulk indexing"):
                 response = self.client.bulk(  # refresh once, with the last chunk
                     body=body, refresh=refresh if number == len(chunks) else "false",
@@ -539,6 +574,7 @@ class OpenSearchBackend(SearchBackend):
         ]
         with self._calls("alias swap"):
             self.client.indices.update_aliases(body={"actions": actions})
+        self._live = name
         return set().union(*behind.values())
 
     def _wait_for_replicas(self, name: str) -> None:
@@ -570,7 +606,7 @@ class OpenSearchBackend(SearchBackend):
             except errors.TransportError as exc:
                 if exc.status_code not in (404, 503):
                     raise
-                self._ready = False
+                self._ready, self._live = False, None
                 self.ensure_index()
                 response = self.client.search(index=self.read_alias, body=body,
                                               allow_partial_search_results=False)
@@ -640,10 +676,29 @@ class OpenSearchBackend(SearchBackend):
         if vector.shape[0] != expected:
             raise ValueError(f"query vector has dimension {vector.shape[0]}, the index holds "
                              f"{expected}")
-        knn: dict = {"vector": vector.tolist(), "k": max(k, self.candidates)}
+        knn: dict = {"vector": _unit(vector).tolist(), "k": max(k, self.candidates)}
         if filters:
             knn["filter"] = filters
         return {"knn": {f"vectors.{field}": knn}}
+
+    def _space(self, index: str) -> str:
+        """Return the vector space of a concrete index (its mapping, read once per index)."""
+        space = self._spaces.get(index)
+        if space is None:
+            with self._calls("mapping lookup"):
+                found = self.client.indices.get_mapping(index=index)
+            fields = (found[index]["mappings"]["properties"].get("vectors", {})
+                      .get("properties", {}))
+            spaces = {str(f.get("method", {}).get("space_type")) for f in fields.values()}
+            space = self._spaces[index] = ("cosinesimil" if "cosinesimil" in spaces
+                                           else "innerproduct")
+        return space
+
+    def _live_index(self) -> str:
+        """Return the concrete index the read alias points at (remembered; hits correct it)."""
+        if self._live is None:
+            self._live = min(self._behind(self.read_alias), default="")
+        return self._live
 
     def knn(
         self, field: str, vector: np.ndarray, k: int, filters: Filters = Filters()
@@ -655,7 +710,8 @@ class OpenSearchBackend(SearchBackend):
         if not np.any(vector):
             return []
         hits = self._search({"size": k, "query": query, **RANKED}, "k-NN search")
-        return [Hit(h["_id"], h["_source"]["video_id"], 2.0 * float(h["_score"]) - 1.0)
+        return [Hit(h["_id"], h["_source"]["video_id"],
+                    _cosine(self._space(h["_index"]), float(h["_score"])))
                 for h in hits]
 
     def facet_counts(self, video_ids: Sequence[str], names: Sequence[str]
@@ -769,18 +825,31 @@ class OpenSearchBackend(SearchBackend):
         where = filter_query(filters)
         terms = query_terms(text) if text else []
         names, queries = (["bm25"], [self._match(terms, where, fuzzy)]) if terms else ([], [])
-        for field in sorted(vectors, key=lambda f: (f not in SIGNAL_ORDER, f)):
-            if field in self.dimensions and np.any(vectors[field]):
-                names.append(field)
-                queries.append(self._knn_query(field, vectors[field], k, where))
-        if not queries:
+        fields = [field for field in sorted(vectors, key=lambda f: (f not in SIGNAL_ORDER, f))
+                  if field in self.dimensions and np.any(vectors[field])]
+        knn = [self._knn_query(field, vectors[field], k, where) for field in fields]
+        if not queries and not knn:
             return []
-        body = {"size": k, "query": {"hybrid": {"queries": queries}}, "_source": ["video_id"],
-                "search_pipeline": self._pipeline(spec, names)}
+        names += fields
         scale = sum(spec.weight(name) for name in names) if spec.method == "rrf" else 1.0
+        pipeline = self._pipeline(spec, names)
+        self.ensure_index()
+        for _ in range(2):  # the k-NN units depend on the live index: a swap may move it
+            index = self._live_index()
+            if knn and self._space(index) != "cosinesimil":
+                scored = [{"script_score": {"query": query, "script": HALF_COSINE}}
+                          for query in knn]
+            else:
+                scored = knn
+            body = {"size": k, "query": {"hybrid": {"queries": queries + scored}},
+                    "_source": ["video_id"], "search_pipeline": pipeline}
+            hits = self._search(body, "hybrid search")
+            if all(h["_index"] == index for h in hits):
+                break
+            self._live = hits[0]["_index"]
         return [ScoredSegment(h["_id"], h["_source"]["video_id"], float(h["_score"]) * scale,
                               MappingProxyType({}))
-                for h in self._search(body, "hybrid search")]
+                for h in hits]
 
     def close(self) -> None:
         """Close the HTTP connections."""

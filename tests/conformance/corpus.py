@@ -140,5 +140,5 @@ FILTER_CASES = {
 
 
 def as_lucene_knn(hits: list[Hit]) -> list[Hit]:
-    """Map cosine scores back to lucene's (1 + cos) / 2, what OpenSearch's hybrid query sees."""
+    """Map cosine scores to (1 + cos) / 2, the k-NN units of OpenSearch's hybrid query."""
     return [Hit(hit.segment_id, hit.video_id, (1.0 + hit.score) / 2.0) for hit in hits]

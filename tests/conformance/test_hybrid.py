@@ -182,7 +182,7 @@ def test_server_side_fusion_ranks_like_client_side_fusion(
     assert backend.server_fusion_problem(spec, ["bm25", "text"]) == ""
     backend.index(random_corpus())
     query, vector = "lava crater magma", np.random.default_rng(3).standard_normal(8)
-    # OpenSearch's hybrid query sees lucene's (1 + cos) / 2 k-NN scores: feed fusion.py those.
+    # OpenSearch's hybrid query fuses (1 + cos) / 2 k-NN scores: feed fusion.py those.
     client = fuse({"bm25": backend.bm25(query, WINDOW, filters),
                    "text": as_lucene_knn(backend.knn("text", vector, WINDOW, filters))}, spec)
     server = backend.hybrid(query, {"text": vector}, WINDOW, filters, spec)
