@@ -42,7 +42,7 @@ DIMENSIONS ({field: dim}; default REELSEARCH TEXT_DIM and, if set, VISUAL_DIM), 
 ("wait_for" default, "true" or "false": when written documents become searchable),
 TIMEOUT (seconds, 30), BULK_SIZE (documents per bulk request, 500), BULK_THREADS (bulk requests
 a rebuild keeps in flight, 2), HNSW (graph parameters {"m", "ef_construction"}; the
-template's 16 / 100 by default),
+template's 16 / 64 by default),
 QUANTIZE (0: float32 vectors; 7 or 1: lucene scalar quantization to 7 or 1 bits),
 KNN_CANDIDATES (HNSW explores at least this many candidates, even for a small k: recall; 100),
 SERVER_FUSION (fuse on the node whenever it ranks like retrieval/fusion.py: one round trip;
