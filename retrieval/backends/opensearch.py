@@ -18,7 +18,8 @@ Aliases, for ``INDEX`` = settings.RETRIEVAL_BACKENDS[alias]['INDEX']::
     INDEX-<stamp>    the concrete indices
 
 ``rebuild()`` creates ``INDEX-<stamp>`` behind ``INDEX-building`` (no replicas, refresh off,
-asynchronous translog), bulk-loads it (BULK_THREADS requests in flight), restores those
+asynchronous translog), bulk-loads it (BULK_THREADS requests in flight), commits it (so
+that replicas copy its files instead of indexing every document again), restores those
 settings, refreshes it, waits for its replicas when the cluster has room for them, then
 moves ``INDEX`` and ``INDEX-write`` onto it and drops ``INDEX-building`` in one ``_aliases``
 call, and deletes the old index. Writes and deletes
@@ -560,6 +561,9 @@ class OpenSearchBackend(SearchBackend):
     def _swap_in(self, name: str) -> set[str]:
         """Make a loaded index the live one; return the indices it replaced."""
         with self._calls("alias swap"):
+            # commit first: a replica then copies the segment files, where from an
+            # uncommitted primary it would replay (index again) every operation of the load
+            self.client.indices.flush(index=name)
             self.client.indices.put_settings(index=name, body={"index": {
                 **dict.fromkeys(LOADING), "number_of_replicas": self.replicas}})
             self.client.indices.refresh(index=name)
