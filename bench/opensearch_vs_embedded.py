@@ -23,7 +23,12 @@ in a temporary directory and stopped at the end; its start time and heap are rep
 
     python bench/opensearch_vs_embedded.py [--segments 100000] [--queries 200] [--url URL]
         [--vectors random|minilm] [--backends embedded,opensearch] [--bulk-size 500]
-        [--bulk-threads 2] [--m 16] [--ef-construction 100] [--quantize 0|7|1]
+        [--bulk-threads 2] [--m 16] [--ef-construction 64] [--quantize 0|7|1]
+        [--shards 1] [--replicas 0] [--pid PID[,PID...]]
+
+On a cluster (`deploy/services cluster-up`), pass every node's URL in --url, the nodes' pids
+in --pid (their CPU is summed) and --shards 3 --replicas 1: the rebuild loads the primaries,
+then adds the replica and waits for it before the swap, and the load time includes that.
 """
 
 from __future__ import annotations
@@ -137,9 +142,13 @@ def cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def load(backend, docs: list, node_pid: int | None, batch_size: int) -> dict:
+def nodes_cpu(pids: list[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
+
+
+def load(backend, docs: list, node_pids: list[int], batch_size: int) -> dict:
     """Rebuild the index from docs; return wall throughput and CPU cost per segment."""
-    own, node = cpu_seconds(None), cpu_seconds(node_pid) if node_pid else 0.0
+    own, node = cpu_seconds(None), nodes_cpu(node_pids)
     started = time.perf_counter()
     report = backend.rebuild(iter(docs), batch_size=batch_size)
     elapsed = time.perf_counter() - started
@@ -147,8 +156,8 @@ def load(backend, docs: list, node_pid: int | None, batch_size: int) -> dict:
     assert backend.count() == len(docs)
     row = {"index_s": round(elapsed, 1), "segments_per_s": round(len(docs) / elapsed),
            "client_cpu_ms_per_segment": round((cpu_seconds(None) - own) * 1000 / len(docs), 2)}
-    if node_pid:
-        node = cpu_seconds(node_pid) - node
+    if node_pids:
+        node = nodes_cpu(node_pids) - node
         row["node_cpu_ms_per_segment"] = round(node * 1000 / len(docs), 2)
     return row
 
@@ -232,13 +241,16 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--vectors", choices=("random", "minilm"), default="random")
     parser.add_argument("--backends", default="embedded,opensearch")
     parser.add_argument("--url", default="", help="an existing node (default: start one)")
-    parser.add_argument("--pid", type=int, default=0, help="the --url node's pid (CPU cost)")
+    parser.add_argument("--pid", default="",
+                        help="the --url nodes' pids, comma separated (their CPU cost)")
+    parser.add_argument("--shards", type=int, default=1)
+    parser.add_argument("--replicas", type=int, default=0)
     parser.add_argument("--port", type=int, default=9260)
     parser.add_argument("--heap", default="1g")
     parser.add_argument("--bulk-size", type=int, default=500)
     parser.add_argument("--bulk-threads", type=int, default=2)
     parser.add_argument("--m", type=int, default=16)
-    parser.add_argument("--ef-construction", type=int, default=100)
+    parser.add_argument("--ef-construction", type=int, default=64)
     parser.add_argument("--quantize", type=int, choices=(0, 7, 1), default=0)
     return parser.parse_args()
 
@@ -259,15 +271,17 @@ def main() -> None:
     result: dict = {"segments": len(docs), "queries": len(qs), "window": WINDOW,
                     "vectors": args.vectors, "load_average_1m": os.getloadavg()[0],
                     "cpus": os.cpu_count()}
-    url, data, node_pid = args.url, None, args.pid or None
+    url, data = args.url, None
+    node_pids = [int(pid) for pid in args.pid.split(",") if pid]
     names = [name for name in args.backends.split(",") if name]
     if not url and "opensearch" in names:
         url, data, start_s = start_node(args.port, args.heap)
-        node_pid = int((data / "node.pid").read_text())
+        node_pids = [int((data / "node.pid").read_text())]
         result["node_start_s"] = round(start_s, 1)
         result["node_heap"] = args.heap
     spec, tagged = FusionSpec(), Filters(tags=("t3",))
-    opensearch = {"URL": url, "INDEX": f"bench-{os.getpid()}", "REPLICAS": 0,
+    opensearch = {"URL": url, "INDEX": f"bench-{os.getpid()}", "REPLICAS": args.replicas,
+                  "SHARDS": args.shards,
                   "DIMENSIONS": {"text": DIM}, "TIMEOUT": 120, "REFRESH": "false",
                   "BULK_THREADS": args.bulk_threads, "QUANTIZE": args.quantize,
                   "HNSW": {"m": args.m, "ef_construction": args.ef_construction}}
@@ -277,8 +291,8 @@ def main() -> None:
     backends = {name: factories[name]() for name in names}
     try:
         for name, backend in backends.items():
-            row = {"backend": name, **load(backend, docs, node_pid if name == "opensearch"
-                                           else None, args.bulk_size)}
+            row = {"backend": name, **load(backend, docs, node_pids if name == "opensearch"
+                                           else [], args.bulk_size)}
             print(json.dumps(row), flush=True)
             row["knn_k10"], knn_samples = measure(knn_only, backend, qs, Filters(), spec)
             row["knn_recall_at_10"] = recall_at_10(exact, knn_samples)
