@@ -561,9 +561,11 @@ class OpenSearchBackend(SearchBackend):
     def _swap_in(self, name: str) -> set[str]:
         """Make a loaded index the live one; return the indices it replaced."""
         with self._calls("alias swap"):
-            # commit first: a replica then copies the segment files, where from an
-            # uncommitted primary it would replay (index again) every operation of the load
+            # commit first, twice: a replica copies the files of the last safe commit and
+            # replays (indexes again) every operation after it; the load's global checkpoint
+            # is persisted by the first commit, so only the second one is safe
             self.client.indices.flush(index=name)
+            self.client.indices.flush(index=name, force=True)
             self.client.indices.put_settings(index=name, body={"index": {
                 **dict.fromkeys(LOADING), "number_of_replicas": self.replicas}})
             self.client.indices.refresh(index=name)

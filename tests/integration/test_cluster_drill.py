@@ -211,3 +211,11 @@ def test_a_reindex_during_searches_fails_no_search(backend) -> None:
     assert searchers.ok > 0
     assert backend.count() == 72
     assert len(backend.client.indices.get(index=f"{backend.index_name}-*")) == 1
+    # the rebuilt index was committed before its replicas were added: they copied its files
+    # and replayed no operation (an uncommitted primary makes them index every document again)
+    (index,) = backend.client.indices.get_alias(name=backend.read_alias)
+    replicas = [shard for shard in backend.client.indices.recovery(index=index)[index]["shards"]
+                if not shard["primary"]]
+    assert len(replicas) == 3
+    assert all(shard["index"]["files"]["recovered"] > 0 for shard in replicas)
+    assert sum(shard["translog"]["recovered"] for shard in replicas) == 0
