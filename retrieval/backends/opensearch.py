@@ -702,7 +702,7 @@ class OpenSearchBackend(SearchBackend):
 
     def _live_index(self) -> str:
         """Return the concrete index the read alias points at (remembered; hits correct it)."""
-        if self._live is None:
+        if not self._live:  # none while the alias is missing: the hits will say
             self._live = min(self._behind(self.read_alias), default="")
         return self._live
 
@@ -842,7 +842,7 @@ class OpenSearchBackend(SearchBackend):
         self.ensure_index()
         for _ in range(2):  # the k-NN units depend on the live index: a swap may move it
             index = self._live_index()
-            if knn and self._space(index) != "cosinesimil":
+            if knn and index and self._space(index) != "cosinesimil":
                 scored = [{"script_score": {"query": query, "script": HALF_COSINE}}
                           for query in knn]
             else:
