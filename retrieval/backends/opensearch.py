@@ -189,9 +189,14 @@ HALF_COSINE = {"lang": "painless",
 
 
 def _unit(vector) -> np.ndarray:
-    """Return a vector scaled to length 1 (the inner product of unit vectors is the cosine)."""
+    """Return a vector scaled to length 1 (the inner product of unit vectors is the cosine).
+
+    A zero vector stays zero: it has no direction (such vectors are neither stored nor
+    searched).
+    """
     vector = np.asarray(vector, dtype=np.float64).reshape(-1)
-    return vector / np.linalg.norm(vector)
+    norm = np.linalg.norm(vector)
+    return vector / norm if norm else vector
 
 
 def _stored_vector(vector: np.ndarray) -> np.ndarray:
