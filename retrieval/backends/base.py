@@ -117,3 +117,13 @@ def invalid_document(doc: SegmentDoc) -> str:
         if not np.all(np.isfinite(np.asarray(vector, dtype=np.float32))):
             return f"vector {field!r} has NaN or infinite values"
     return ""
+
+
+def unit_vector(vector, dtype=np.float32) -> np.ndarray:
+    """Return a vector scaled to length 1, as a flat array of ``dtype``.
+
+    A zero vector stays zero: it has no direction (backends neither store nor search it).
+    """
+    vector = np.asarray(vector, dtype=dtype).reshape(-1)
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector

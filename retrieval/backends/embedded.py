@@ -48,7 +48,7 @@ from retrieval.typos import Vocabulary, by_length, max_edits, near_terms
 
 from .ann import HnswIndex
 from .ann import available as ann_available
-from .base import BackendUnavailable, SearchBackend, invalid_document
+from .base import BackendUnavailable, SearchBackend, invalid_document, unit_vector
 from .lexical import LexicalIndex, forget_log, log_rows, prune_log, tantivy_available
 
 logger = logging.getLogger("reelsearch.embedded")
@@ -133,7 +133,7 @@ class VectorStore:
 
     def put(self, segment_id: str, video_id: str, kind: str, vector: np.ndarray) -> None:
         """Insert or replace one vector (normalized on the way in)."""
-        vector = _normalized(vector)
+        vector = unit_vector(vector)
         if self.matrix.shape[1] not in (0, vector.shape[0]):
             raise ValueError(f"vector of dimension {vector.shape[0]}, index holds "
                              f"{self.matrix.shape[1]}")
@@ -224,7 +224,7 @@ class VectorStore:
         if vector.shape[0] != self.matrix.shape[1]:
             raise ValueError(f"query vector has dimension {vector.shape[0]}, the index holds "
                              f"{self.matrix.shape[1]}")
-        vector = _normalized(vector)
+        vector = unit_vector(vector)
         mask = self.alive[:size].copy()
         if videos is not None:
             mask &= self._member(self.video_code[:size], videos)
@@ -267,12 +267,6 @@ class VectorStore:
         """Add the rows appended since the graph last grew."""
         if self.ann is not None and self.ann.size < len(self.ids):
             self.ann.add(self.matrix[self.ann.size:len(self.ids)])
-
-
-def _normalized(vector: np.ndarray) -> np.ndarray:
-    vector = np.asarray(vector, dtype=np.float32).reshape(-1)
-    norm = float(np.linalg.norm(vector))
-    return vector / norm if norm > 0 else vector
 
 
 class EmbeddedBackend(SearchBackend):

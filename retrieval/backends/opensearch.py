@@ -80,7 +80,7 @@ from retrieval.fusion import FusionSpec, ScoredSegment
 from retrieval.text import query_terms
 from retrieval.typos import MAX_EXPANSIONS, max_edits
 
-from .base import BackendUnavailable, SearchBackend, invalid_document
+from .base import BackendUnavailable, SearchBackend, invalid_document, unit_vector
 from .opensearch_client import build_client
 
 logger = logging.getLogger("reelsearch.opensearch")
@@ -188,20 +188,9 @@ HALF_COSINE = {"lang": "painless",
                "source": "double s = _score; return s >= 1 ? s / 2 : 1 - 0.5 / s;"}
 
 
-def _unit(vector) -> np.ndarray:
-    """Return a vector scaled to length 1 (the inner product of unit vectors is the cosine).
-
-    A zero vector stays zero: it has no direction (such vectors are neither stored nor
-    searched).
-    """
-    vector = np.asarray(vector, dtype=np.float64).reshape(-1)
-    norm = np.linalg.norm(vector)
-    return vector / norm if norm else vector
-
-
 def _stored_vector(vector: np.ndarray) -> np.ndarray:
     """Return a unit vector for the bulk body (7 decimals: float32 precision, half the bytes)."""
-    return np.round(_unit(vector), 7).astype(np.float32)
+    return np.round(unit_vector(vector, np.float64), 7).astype(np.float32)
 
 
 def _bulk_body(target: str, chunk: list[tuple[str, dict]]) -> bytes:
@@ -687,7 +676,8 @@ class OpenSearchBackend(SearchBackend):
         if vector.shape[0] != expected:
             raise ValueError(f"query vector has dimension {vector.shape[0]}, the index holds "
                              f"{expected}")
-        knn: dict = {"vector": _unit(vector).tolist(), "k": max(k, self.candidates)}
+        knn: dict = {"vector": unit_vector(vector, np.float64).tolist(),
+                     "k": max(k, self.candidates)}
         if filters:
             knn["filter"] = filters
         return {"knn": {f"vectors.{field}": knn}}
