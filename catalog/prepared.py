@@ -1,18 +1,19 @@
 """Rows by primary key with SQL compiled once per key count: the search's hot queries.
 
 Turning a queryset into SQL costs more than running it over a page's few rows, and every
-search asks the same two questions (these videos, these segments). ``RowsByKey(model,
-fields)`` compiles ``model.objects.filter(pk__in=keys).values_list(*fields)`` once per
-database connection and number of keys, then runs that SQL with the keys as parameters and
-converts the values as the ORM does (UUIDs, JSON, datetimes). Where the compiled query's
-parameters are not just the keys (a database whose SQL does something else), it keeps
-using the ORM.
+search asks the same few questions (these videos, these segments, these videos' sentences).
+``RowsByKey(model, fields)`` compiles ``model.objects.filter(pk__in=keys).values_list(*fields)``
+once per database connection and number of keys, then runs that SQL with the keys as
+parameters and converts the values as the ORM does (UUIDs, JSON, datetimes). ``key`` names
+another field to look rows up by (``video_id``), ``where`` adds fixed filters and
+``order_by`` an order. Where the compiled query's parameters do not start with the keys (a
+database whose SQL does something else), it keeps using the ORM.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import connections, models, router
@@ -23,16 +24,23 @@ MAX_SHAPES = 512  # compiled queries kept (connections x key counts)
 class RowsByKey:
     """Fetch ``fields`` of the rows of ``model`` whose primary keys are given."""
 
-    def __init__(self, model: type[models.Model], fields: Iterable[str]) -> None:
+    def __init__(self, model: type[models.Model], fields: Iterable[str], key: str = "pk",
+                 where: Mapping[str, Any] | None = None, order_by: Iterable[str] = ()) -> None:
         self.model = model
         self.fields = tuple(fields)
-        self._compiled: dict[tuple[Any, int], tuple[str, list, Any] | None] = {}
+        self.key = key
+        self.where = dict(where or {})
+        self.order_by = tuple(order_by)
+        meta = model._meta
+        self._key_field = meta.pk if key == "pk" else meta.get_field(key)
+        self._compiled: dict[tuple[Any, int], tuple[str, list, Any, list] | None] = {}
         self._lock = threading.Lock()
 
     def queryset(self, keys: list) -> models.QuerySet:
         """Return the ORM's form of the query (what the compiled SQL runs)."""
-        return (self.model._default_manager.filter(pk__in=keys).order_by()
-                .values_list(*self.fields))
+        # the keys' filter first, so that the SQL's parameters start with the keys
+        return (self.model._default_manager.filter(**{f"{self.key}__in": keys})
+                .filter(**self.where).order_by(*self.order_by).values_list(*self.fields))
 
     def rows(self, keys: Iterable[Any]) -> list[tuple]:
         """Return one tuple of the fields per row found (in the database's order)."""
@@ -46,24 +54,26 @@ class RowsByKey:
             compiled = self._compile(keys, connection)
         if compiled is None:
             return [tuple(row) for row in self.queryset(keys)]
-        sql, converters, compiler = compiled
+        sql, converters, compiler, fixed = compiled
         with connection.cursor() as cursor:
-            cursor.execute(sql, self._params(keys, connection))
+            cursor.execute(sql, [*self._params(keys, connection), *fixed])
             rows = cursor.fetchall()
         if not converters:
             return rows
         return [tuple(row) for row in compiler.apply_converters(rows, converters)]
 
     def _params(self, keys: list, connection) -> list:
-        field = self.model._meta.pk
+        field = self._key_field
         return [field.get_db_prep_value(field.to_python(key), connection) for key in keys]
 
-    def _compile(self, keys: list, connection) -> tuple[str, list, Any] | None:
+    def _compile(self, keys: list, connection) -> tuple[str, list, Any, list] | None:
         compiler = self.queryset(keys).query.get_compiler(connection=connection)
         sql, params = compiler.as_sql()
-        usable = list(params) == self._params(keys, connection)
+        params = list(params)
+        usable = params[:len(keys)] == self._params(keys, connection)
         fields = [column[0] for column in compiler.select[:compiler.col_count]]
-        compiled = (sql, compiler.get_converters(fields), compiler) if usable else None
+        compiled = (sql, compiler.get_converters(fields), compiler,
+                    params[len(keys):]) if usable else None
         with self._lock:
             if len(self._compiled) >= MAX_SHAPES:
                 self._compiled.clear()

@@ -616,12 +616,14 @@ def sentence_units(videos: Mapping[str, object]) -> dict[str, _Units]:
     return _units.get_many(videos, _read_units, _Units())
 
 
+_UNIT_ROWS = RowsByKey(Segment, ("id", "video_id", "start", "end", "text", "text_vector"),
+                       key="video_id", order_by=("start",),
+                       where={"kind": SegmentKind.SENTENCE, "text_vector__isnull": False})
+
+
 def _read_units(video_ids: list[str]) -> dict[str, _Units]:
     found: dict[str, tuple[list[_Unit], list[np.ndarray]]] = {}
-    rows = (Segment.objects.filter(video_id__in=video_ids, kind=SegmentKind.SENTENCE)
-            .exclude(text_vector=None).order_by("start")
-            .values_list("id", "video_id", "start", "end", "text", "text_vector"))
-    for sid, vid, start, end, text, vector in rows:
+    for sid, vid, start, end, text, vector in _UNIT_ROWS.rows(video_ids):
         units, vectors = found.setdefault(str(vid), ([], []))
         units.append(_Unit(sid, start, end, text))
         vectors.append(np.frombuffer(bytes(vector), dtype=np.float32))

@@ -63,3 +63,28 @@ def test_search_pages_load_their_videos_field_by_field() -> None:
         fresh = Video.objects.get(pk=video.pk)
         for name in MATCH_FIELDS:
             assert getattr(loaded[str(video.pk)], name) == getattr(fresh, name), name
+
+
+def test_rows_by_another_key_with_fixed_filters_and_an_order() -> None:
+    """The sentence units of a page's videos: by video id, one kind, vectors only, by time."""
+    first, second = videos(2)
+    for video in (first, second):
+        for n, start in enumerate((9.0, 1.0, 5.0)):
+            Segment.objects.create(id=Segment.make_id(video.pk, "sentence", n), video=video,
+                                   kind="sentence", start=start, end=start + 1.0,
+                                   text=f"s{n}", text_vector=b"\0\0\0\0" if n != 2 else None)
+        Segment.objects.create(id=Segment.make_id(video.pk, "speech", 0), video=video,
+                               kind="speech", start=0.0, end=9.0, text="all of it",
+                               text_vector=b"\0\0\0\0")
+    fields = ("id", "video_id", "start", "text")
+    rows = RowsByKey(Segment, fields, key="video_id", order_by=("start",),
+                     where={"kind": "sentence", "text_vector__isnull": False})
+    for keys in ([str(first.pk)], [first.pk, str(second.pk)], [str(second.pk)]):
+        got = rows.rows(keys)
+        expected = list(Segment.objects.filter(video_id__in=keys, kind="sentence")
+                        .exclude(text_vector=None).order_by("start").values_list(*fields))
+        assert got == expected
+        assert [row[3] for row in got] == sorted(["s0", "s1"] * len(keys),
+                                                 key=lambda t: t == "s0")  # 1.0, then 9.0
+    assert rows._compiled and all(v is not None for v in rows._compiled.values())
+    assert rows.rows([]) == [] and rows.rows([uuid.uuid4()]) == []
