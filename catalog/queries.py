@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
+from django.core.files.storage import FileSystemStorage
 from django.db.models import QuerySet
 
 from .models import Keyframe, Video
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.\-/]+")  # needs no percent-encoding
 
 
 def with_any_tag(queryset: QuerySet[Video], tags: Iterable[str]) -> QuerySet[Video]:
@@ -41,8 +45,24 @@ def keyframes_by_video(video_ids: Iterable[object]) -> Frames:
 
 
 def frame_url(name: str) -> str:
-    """Return the URL of a keyframe image file."""
-    return Keyframe._meta.get_field("image").storage.url(name)
+    """Return the URL of a keyframe image file.
+
+    On the file system storage the URL is the media URL followed by the file's path, which
+    is built here without ``urljoin`` (a search page asks for dozens of them); other storages
+    (signed URLs, CDNs) build their own.
+    """
+    storage = Keyframe._meta.get_field("image").storage
+    if storage.__class__ is FileSystemStorage and _plain_name(name):  # (a lazy default too)
+        base = storage.base_url
+        if base.endswith("/"):
+            return base + name
+    return storage.url(name)
+
+
+def _plain_name(name: str) -> bool:
+    """Return True for a relative path with nothing urljoin or quoting would change."""
+    return _PLAIN.fullmatch(name) is not None and all(
+        part not in ("", ".", "..") for part in name.split("/"))
 
 
 def nearest_frame(frames: list[tuple[float, str]], time: float | None = None) -> str | None:
