@@ -98,6 +98,10 @@ class QueryCache:
     def __len__(self) -> int:
         return len(self._vectors)
 
+    def __contains__(self, text: object) -> bool:
+        """Return True when the query's vector is cached (neither used nor counted)."""
+        return isinstance(text, str) and self.key(text) in self._vectors
+
     def clear(self) -> None:
         """Forget every cached vector."""
         with self._lock:

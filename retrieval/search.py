@@ -22,8 +22,11 @@ re-scoring, the BM25 coverage gate, relevance tiers and score floors) use
 from __future__ import annotations
 
 import functools
+import os
+import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
@@ -173,6 +176,69 @@ def query_vectors(request: SearchRequest, backend: SearchBackend,
     return vectors
 
 
+ENCODING_THREADS = 4  # queries one process encodes at once beside their lexical work
+_encoding_pool: list[ThreadPoolExecutor] = []
+_encoding_lock = threading.Lock()
+
+
+def _encoding_threads() -> ThreadPoolExecutor:
+    with _encoding_lock:
+        if not _encoding_pool:
+            _encoding_pool.append(ThreadPoolExecutor(ENCODING_THREADS,
+                                                     thread_name_prefix="reelsearch-encode"))
+        return _encoding_pool[0]
+
+
+os.register_at_fork(after_in_child=_encoding_pool.clear)  # a forked worker starts its own
+
+
+class PendingVectors:
+    """A query's vectors, encoded on a pool thread while the search does its lexical work.
+
+    The encoders (onnxruntime, torch) release the GIL while they run, so the typo check, BM25
+    and its coverage gate go on beside the encoding, on another core where there is one.
+    ``wait()`` returns the vectors (after the first call at once) and records two steps:
+    ``encode`` (what encoding took on its thread, not part of the search's own clock) and
+    ``encode_wait`` (how long the search then waited for it). A query whose text vector is
+    cached, or one with nothing to overlap (``overlap=False``), is encoded in place.
+    """
+
+    def __init__(self, request: SearchRequest, backend: SearchBackend,
+                 text: str | None = None, overlap: bool = True) -> None:
+        self._vectors: dict[str, np.ndarray] | None = None
+        self._future: Future | None = None
+        self.timings: dict[str, float] = {}
+        text = text or request.query
+        if overlap and self._worth_a_thread(request, text):
+            self._future = _encoding_threads().submit(self._encode, request, backend, text)
+        else:
+            self._vectors = self._encode(request, backend, text)
+
+    @staticmethod
+    def _worth_a_thread(request: SearchRequest, text: str) -> bool:
+        if "visual" in request.signals and visual_model_name():
+            return True  # the visual tower's query vectors are not cached
+        return "text" in request.signals and text not in get_text_encoder().query_cache
+
+    def _encode(self, request: SearchRequest, backend: SearchBackend,
+                text: str) -> dict[str, np.ndarray]:
+        clock = [time.perf_counter()]
+
+        def timer(step: str) -> None:
+            now = time.perf_counter()
+            self.timings[step] = round((now - clock[0]) * 1000, 2)
+            clock[0] = now
+
+        return query_vectors(request, backend, timer, text)
+
+    def wait(self, timer: Callable[[str], None]) -> dict[str, np.ndarray]:
+        """Return the vectors, waiting for the pool thread the first time."""
+        if self._vectors is None and self._future is not None:
+            self._vectors = self._future.result()
+            timer("encode_wait")
+        return self._vectors or {}
+
+
 def typo_terms(request: SearchRequest, backend: SearchBackend) -> tuple[str, ...]:
     """Return the query terms BM25 should match with typo tolerance.
 
@@ -193,15 +259,32 @@ def run_signals(request: SearchRequest, backend: SearchBackend, vectors: dict[st
                 timer: Callable[[str], None], fuzzy: tuple[str, ...] = ()
                 ) -> dict[str, list[Hit]]:
     """Ask the backend for each requested signal's top window."""
+    return {**dense_signals(request, backend, vectors, timer),
+            **lexical_signal(request, backend, timer, fuzzy)}
+
+
+def dense_signals(request: SearchRequest, backend: SearchBackend,
+                  vectors: dict[str, np.ndarray], timer: Callable[[str], None]
+                  ) -> dict[str, list[Hit]]:
+    """Ask the backend for each vector signal's top window."""
     window = settings.REELSEARCH["SIGNAL_WINDOW"]
     hits: dict[str, list[Hit]] = {}
     for name, vector in vectors.items():
         hits[name] = backend.knn(name, vector, window, request.filters)
         timer("knn" if name == "text" else f"knn_{name}")
-    if "bm25" in request.signals:
-        hits["bm25"] = backend.bm25(request.query, window, request.filters, fuzzy)
-        timer("bm25")
     return hits
+
+
+def lexical_signal(request: SearchRequest, backend: SearchBackend,
+                   timer: Callable[[str], None], fuzzy: tuple[str, ...] = ()
+                   ) -> dict[str, list[Hit]]:
+    """Ask the backend for BM25's top window, when the request asks for that signal."""
+    if "bm25" not in request.signals:
+        return {}
+    hits = backend.bm25(request.query, settings.REELSEARCH["SIGNAL_WINDOW"], request.filters,
+                        fuzzy)
+    timer("bm25")
+    return {"bm25": hits}
 
 
 def uses_server_fusion(request: SearchRequest, backend: SearchBackend) -> bool:
@@ -277,7 +360,8 @@ def weigh_kinds(scored: list[ScoredSegment],
 def search(request: SearchRequest) -> SearchResponse:
     """Answer a query with a page of videos and their moments."""
     timings: dict[str, float] = {}
-    clock = [time.perf_counter()]
+    started = time.perf_counter()
+    clock = [started]
 
     def timer(step: str) -> None:
         now = time.perf_counter()
@@ -286,22 +370,27 @@ def search(request: SearchRequest) -> SearchResponse:
 
     request = resolve(request)
     backend = get_backend(request.backend)
+    # the query is encoded on another thread while the typo check and BM25 run
+    pending = PendingVectors(request, backend, overlap=not request.like)
     rare = typo_terms(request, backend) if not request.like else ()
     timer("typos")
-    vectors = query_vectors(request, backend, timer)
     fuzzy = rare if "bm25" in request.signals else ()
     respelt = None
     if request.like:
-        videos, sizes, relevance, ranked = composed_videos(request, backend, vectors, timer)
+        videos, sizes, relevance, ranked = composed_videos(request, backend,
+                                                           pending.wait(timer), timer)
     else:
-        videos, sizes, relevance, ranked = plain_videos(request, backend, vectors, timer, fuzzy)
+        videos, sizes, relevance, ranked = plain_videos(request, backend, pending, timer, fuzzy)
         if rare and "text" in request.signals and not confident(relevance):
             # the words as typed found nothing sure: the dense signals try them respelt
             respelt = respell(request.query, rare)
             if respelt:
-                vectors = query_vectors(request, backend, timer, respelt)
-                videos, sizes, relevance, ranked = plain_videos(request, backend, vectors,
+                timings.update(pending.timings)
+                pending = PendingVectors(request, backend, respelt, overlap=False)
+                videos, sizes, relevance, ranked = plain_videos(request, backend, pending,
                                                                 timer, fuzzy)
+    vectors = pending.wait(timer)
+    timings.update(pending.timings)
     if relevance and (request.min_score is not None or request.min_tier is not None):
         videos = [v for v in videos
                   if passes(relevance.get(v.video_id), request.min_score, request.min_tier)]
@@ -318,7 +407,8 @@ def search(request: SearchRequest) -> SearchResponse:
     if request.spelling and request.page == 1 and not any(r.tier == "high" for r in results):
         correction = did_you_mean(request.query, backend)
         timer("spelling")
-    timings["total"] = round(sum(timings.values()), 2)
+    # the wall clock: the encoding's own time overlaps the steps on the search's thread
+    timings["total"] = round((time.perf_counter() - started) * 1000, 2)
     return SearchResponse(request, results, len(videos), timings, sizes, facets, fuzzy,
                           correction, respelt)
 
@@ -327,22 +417,25 @@ def search(request: SearchRequest) -> SearchResponse:
 Ranked = tuple[list[VideoResult], dict[str, int], dict[str, float], list[ScoredSegment]]
 
 
-def plain_videos(request: SearchRequest, backend: SearchBackend,
-                 vectors: dict[str, np.ndarray], timer: Callable[[str], None],
-                 fuzzy: tuple[str, ...] = ()) -> Ranked:
-    """Rank videos for a text query (fuzzy: its terms BM25 also matches within typos)."""
+def plain_videos(request: SearchRequest, backend: SearchBackend, pending: PendingVectors,
+                 timer: Callable[[str], None], fuzzy: tuple[str, ...] = ()) -> Ranked:
+    """Rank videos for a text query (fuzzy: its terms BM25 also matches within typos).
+
+    BM25 and its coverage gate run first, while ``pending`` encodes the query.
+    """
     relevance: dict[str, float] = {}
     if uses_server_fusion(request, backend):
-        fused = fuse_on_backend(request, backend, vectors, timer, fuzzy)
+        fused = fuse_on_backend(request, backend, pending.wait(timer), timer, fuzzy)
         sizes = {"hybrid": len(fused)}
     else:
-        hits = run_signals(request, backend, vectors, timer, fuzzy)
-        relevance = best_similarity(hits.get("text", []))
+        lexical = lexical_signal(request, backend, timer, fuzzy)
         gates = {}
-        if request.fusion.coverage > 0 and hits.get("bm25"):
-            gates["bm25"] = coverage_gate(bm25_coverage(hits["bm25"], request.query, fuzzy),
+        if request.fusion.coverage > 0 and lexical.get("bm25"):
+            gates["bm25"] = coverage_gate(bm25_coverage(lexical["bm25"], request.query, fuzzy),
                                           request.fusion.coverage)
             timer("coverage")
+        hits = {**dense_signals(request, backend, pending.wait(timer), timer), **lexical}
+        relevance = best_similarity(hits.get("text", []))
         if request.fusion.rescore == "dual_softmax" and hits.get("text"):
             hits["text"] = dual_softmax_hits(hits["text"])
             timer("rescore")
