@@ -369,17 +369,22 @@ def _table(prepared: Sequence[_Signal]) -> dict[str, list]:
     """
     missing = [signal.missing for signal in prepared]
     table: dict[str, list] = {}
+    get = table.get
     for column, signal in enumerate(prepared):
         name = signal.name
         for rank, (hit, value) in enumerate(zip(signal.hits, signal.values, strict=True),
                                             start=1):
-            row = table.get(hit.segment_id)
+            seen = SignalScore(hit.score, value, rank)
+            row = get(hit.segment_id)
             if row is None:
-                row = table[hit.segment_id] = [hit.video_id, missing.copy(), {}, rank]
-            elif rank < row[3]:
-                row[3] = rank
-            row[1][column] = value
-            row[2][name] = SignalScore(hit.score, value, rank)
+                values = missing.copy()
+                values[column] = value
+                table[hit.segment_id] = [hit.video_id, values, {name: seen}, rank]
+            else:
+                if rank < row[3]:
+                    row[3] = rank
+                row[1][column] = value
+                row[2][name] = seen
     return table
 
 
@@ -392,14 +397,20 @@ def _combiner(prepared: Sequence[_Signal], method: str) -> Callable[[list[float]
         total = math.fsum(weights)
         if total == 0:
             return lambda values: 0.0
+        if len(weights) == 2:  # one rounding, as fsum's of two terms: the same float
+            first, second = weights
+            return lambda values: (first * values[0] + second * values[1]) / total
         return lambda values: math.fsum(map(mul, weights, values)) / total
     combine = _COMBINE[method]
     return lambda values: combine(list(zip(weights, values, strict=True)))
 
 
+_RANK = itemgetter(2)  # SignalScore.rank
+
+
 def _order_key(segment: ScoredSegment) -> tuple[float, int, str]:
     """Sort by score desc, then best rank asc, then segment id asc."""
-    best_rank = min([signal.rank for signal in segment.signals.values()], default=sys.maxsize)
+    best_rank = min(map(_RANK, segment.signals.values()), default=sys.maxsize)
     return (-segment.score, best_rank, segment.segment_id)
 
 
@@ -425,12 +436,17 @@ def fuse(
     return [segment for _, segment in keyed]
 
 
-def group_by_video(scored: Sequence[ScoredSegment], moments: int = 3) -> list[VideoResult]:
-    """Group fused segments by video, keeping each video's best moments."""
+def group_by_video(scored: Sequence[ScoredSegment], moments: int = 3,
+                   ordered: bool = False) -> list[VideoResult]:
+    """Group fused segments by video, keeping each video's best moments.
+
+    ``ordered``: the segments are in fuse()'s order already (score, best rank, id), as
+    fuse() returns them, so they need no sorting again.
+    """
     if isinstance(moments, bool) or not isinstance(moments, int) or moments < 1:
         raise ValueError(f"moments must be an integer >= 1, got {moments!r}")
     by_video: dict[str, list[ScoredSegment]] = {}
-    for segment in sorted(scored, key=_order_key):
+    for segment in scored if ordered else sorted(scored, key=_order_key):
         by_video.setdefault(segment.video_id, []).append(segment)
     results = [
         VideoResult(video_id, segments[0].score, tuple(segments[:moments]))

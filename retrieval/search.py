@@ -441,8 +441,10 @@ def plain_videos(request: SearchRequest, backend: SearchBackend, pending: Pendin
             timer("rescore")
         fused = fuse(hits, request.fusion, gates)
         sizes = {name: len(signal) for name, signal in hits.items()}
-    videos = group_by_video(weigh_kinds(fused, request.kind_weights),
-                            moments=max(request.moments * 3, 6))
+    weighted = weigh_kinds(fused, request.kind_weights)
+    # fuse()'s order stands unless kind weights changed scores (or the backend fused)
+    ordered = weighted is fused and "hybrid" not in sizes
+    videos = group_by_video(weighted, moments=max(request.moments * 3, 6), ordered=ordered)
     return videos, sizes, relevance, fused
 
 

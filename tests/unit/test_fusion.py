@@ -451,3 +451,36 @@ def test_group_by_video_of_fused_results() -> None:
     ]
     assert [m.segment_id for m in result[0].moments] == ["b", "d"]
     assert [m.segment_id for m in result[1].moments] == ["a", "c"]
+
+
+@pytest.mark.parametrize("names", [("bm25", "text"), ("bm25", "text", "visual")])
+def test_arithmetic_scores_are_the_exact_weighted_mean_of_many_random_windows(names):
+    """The two-signal shortcut and fsum give the very same float as the formula."""
+    import random
+
+    rng = random.Random(5)
+    for _ in range(50):
+        signals = {name: sorted(
+            (Hit(f"s{rng.randrange(200)}", f"v{rng.randrange(20)}", rng.uniform(-1, 30))
+             for _ in range(rng.randrange(1, 60))), key=lambda h: -h.score) for name in names}
+        weights = {name: rng.choice([0.0, 0.1, 0.35, 1.0, 2.5]) for name in names}
+        spec = FusionSpec(weights=weights)
+        result = fuse(signals, spec)
+        for segment in result:
+            values = [(weights[name], segment.signals[name].normalized
+                       if name in segment.signals else 0.0) for name in names]
+            total = math.fsum(w for w, _ in values)
+            expected = math.fsum(w * v for w, v in values) / total if total else 0.0
+            assert segment.score == expected
+
+
+def test_grouping_fuse_output_needs_no_second_sort():
+    signals = {"bm25": hits(("a", 3.0), ("b", 2.0), ("c", 2.0), ("d", 1.0), video="v1")
+               + hits(("e", 2.0), video="v2"),
+               "text": hits(("c", 0.9), ("e", 0.9), ("a", 0.1), video="v1")}
+    signals["text"][1] = Hit("e", "v2", 0.9)
+    fused = fuse(signals, FusionSpec())
+    for moments in (1, 2, 3):
+        assert group_by_video(fused, moments, ordered=True) == group_by_video(fused, moments)
+    shuffled = list(reversed(fused))
+    assert group_by_video(shuffled, 2) == group_by_video(fused, 2, ordered=True)
