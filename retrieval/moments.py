@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -170,6 +170,21 @@ class TermPatterns:
         lowered = text.lower()
         return sum(1 for stem, pattern in self._stems
                    if stem in lowered and pattern.search(lowered))
+
+    def overlaps(self, texts: Iterable[str]) -> list[float]:
+        """Return term_overlap() of each text (one loop for many texts)."""
+        stems, count = self._stems, len(self._stems)
+        if not count:
+            return [0.0 for _ in texts]
+        shares = []
+        for text in texts:
+            lowered = text.lower()
+            held = 0
+            for stem, pattern in stems:
+                if stem in lowered and pattern.search(lowered):
+                    held += 1
+            shares.append(held / count)
+        return shares
 
 
 def term_overlap(text: str, terms: Sequence[str] | TermPatterns) -> float:

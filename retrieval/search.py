@@ -593,6 +593,8 @@ def bm25_coverage(hits: list[Hit], query: str, fuzzy: tuple[str, ...] = ()
         floor = concept_floor()
         texts.update((sid, searchable_text(kind, text, floor)) for sid, kind, text in
                      Segment.objects.filter(pk__in=missing).values_list("id", "kind", "text"))
+    if not near:
+        return dict(zip(texts, patterns.overlaps(texts.values()), strict=True))
     return {sid: typo_overlap(text, patterns, near, len(terms)) for sid, text in texts.items()}
 
 
@@ -735,9 +737,9 @@ def localized_moment(units: _Units, patterns: TermPatterns, query: np.ndarray | 
     if not units.units or query is None or units.vectors.shape[1:] != query.shape:
         return None
     sims = (units.vectors @ query).tolist()
-    scored = [Unit(u.segment_id, u.start, u.end,
-                   sim + LEXICAL_WEIGHT * term_overlap(u.text, patterns))
-              for u, sim in zip(units.units, sims, strict=True)]
+    shares = patterns.overlaps(u.text for u in units.units)
+    scored = [Unit(u.segment_id, u.start, u.end, sim + LEXICAL_WEIGHT * share)
+              for u, sim, share in zip(units.units, sims, shares, strict=True)]
     found = localize(scored)
     if found is None:
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from retrieval.moments import Unit, attention_pool, localize, term_overlap
+from retrieval.moments import TermPatterns, Unit, attention_pool, localize, term_overlap
 from workers.pipeline.asr import Word
 from workers.pipeline.segment import sentence_units
 
@@ -95,3 +95,12 @@ def test_the_tail_of_a_sentence_cut_at_max_len_joins_it() -> None:
     units = sentence_units(words, min_len=2.0, max_len=8.0)
     assert all(u.end - u.start >= 2.0 for u in units)
     assert units[-1].text.endswith("rock.")
+
+
+def test_overlaps_of_many_texts_are_each_texts_term_overlap() -> None:
+    texts = ["Bake it in two ovens", "a microwave", "", "OVEN baking, baked", "ovenbird",
+             "the baker's oven", "Cakes bake slowly"]
+    for terms in (["ovens", "baking"], ["oven"], ["cake", "bake", "slow"], []):
+        patterns = TermPatterns(terms)
+        assert patterns.overlaps(texts) == [term_overlap(t, terms) for t in texts]
+        assert patterns.overlaps(iter(texts)) == [term_overlap(t, patterns) for t in texts]
