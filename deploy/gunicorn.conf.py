@@ -6,10 +6,11 @@ worker loads the text model and the index's vectors before it accepts a request,
 first searches do not pay for them. Override with GUNICORN_BIND, GUNICORN_WORKERS,
 GUNICORN_THREADS and GUNICORN_KEEPALIVE.
 
-Each response closes its connection by default (keepalive 0). A kept-alive connection stays
-with the worker that accepted it, and busy clients (or a proxy's pooled connections) do not
-split evenly: 50 clients once split 14/36, and the 36 waited 2.6 times as long. A new
-connection per request goes to whichever worker accepts first, the less busy one.
+A kept-alive connection stays with the worker that accepted it, and busy clients (or a
+proxy's pooled connections) need not split evenly over the workers: 50 clients once split
+14/36, and the 36 waited 2.6 times as long. GUNICORN_KEEPALIVE=0 closes each response's
+connection, so that every request goes to whichever worker accepts it first; on loopback it
+cost no throughput but did not lower the p99 either (README, "Search API under load").
 """
 
 import os
@@ -24,7 +25,7 @@ workers = int(os.environ.get("GUNICORN_WORKERS", str(os.cpu_count() or 2)))
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 backlog = 256
-keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "0"))  # seconds; 0: close each
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))  # seconds; 0: close each
 timeout = 120
 graceful_timeout = 30
 
