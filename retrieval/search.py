@@ -176,6 +176,18 @@ def query_vectors(request: SearchRequest, backend: SearchBackend,
     return vectors
 
 
+def stopwatch(timings: dict[str, float]) -> Callable[[str], None]:
+    """Return a timer that stores the milliseconds since its last call under each step."""
+    clock = [time.perf_counter()]
+
+    def timer(step: str) -> None:
+        now = time.perf_counter()
+        timings[step] = round((now - clock[0]) * 1000, 2)
+        clock[0] = now
+
+    return timer
+
+
 ENCODING_THREADS = 4  # queries one process encodes at once beside their lexical work
 _encoding_pool: list[ThreadPoolExecutor] = []
 _encoding_lock = threading.Lock()
@@ -222,14 +234,7 @@ class PendingVectors:
 
     def _encode(self, request: SearchRequest, backend: SearchBackend,
                 text: str) -> dict[str, np.ndarray]:
-        clock = [time.perf_counter()]
-
-        def timer(step: str) -> None:
-            now = time.perf_counter()
-            self.timings[step] = round((now - clock[0]) * 1000, 2)
-            clock[0] = now
-
-        return query_vectors(request, backend, timer, text)
+        return query_vectors(request, backend, stopwatch(self.timings), text)
 
     def wait(self, timer: Callable[[str], None]) -> dict[str, np.ndarray]:
         """Return the vectors, waiting for the pool thread the first time."""
@@ -361,13 +366,7 @@ def search(request: SearchRequest) -> SearchResponse:
     """Answer a query with a page of videos and their moments."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    clock = [started]
-
-    def timer(step: str) -> None:
-        now = time.perf_counter()
-        timings[step] = round((now - clock[0]) * 1000, 2)
-        clock[0] = now
-
+    timer = stopwatch(timings)
     request = resolve(request)
     backend = get_backend(request.backend)
     # the query is encoded on another thread while the typo check and BM25 run
