@@ -54,7 +54,7 @@ class HnswIndex:
         """Return up to count row numbers near vector among the rows allowed (a bool mask)."""
         import faiss
 
-        bits = np.packbits(allowed[:self.size].astype(np.uint8), bitorder="little")
+        bits = np.packbits(allowed[:self.size], bitorder="little")  # bools pack as 0/1
         selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(bits))
         params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(self.ef_search, count))
         with self._lock:

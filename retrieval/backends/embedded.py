@@ -243,12 +243,17 @@ class VectorStore:
         if rows is None:
             scores = np.where(mask, self.matrix[:size] @ vector, -np.inf)
             top = np.argpartition(-scores, k - 1)[:k] if k < size else np.arange(size)
+            scores = scores[top]
         else:
-            scores = np.full(size, -np.inf, dtype=np.float32)
-            scores[rows] = self.matrix[rows] @ vector  # exact cosine of every candidate
-            top = rows[np.argpartition(-scores[rows], k - 1)[:k]] if k < len(rows) else rows
-        top = top[np.lexsort((top, -scores[top]))]
-        return [Hit(self.ids[i], self.video[i], float(scores[i])) for i in top]
+            scores = self.matrix[rows] @ vector  # exact cosine of every candidate
+            top = rows
+            if k < len(rows):
+                pick = np.argpartition(-scores, k - 1)[:k]
+                top, scores = rows[pick], scores[pick]
+        order = np.lexsort((top, -scores))
+        ids, videos = self.ids, self.video
+        return [Hit(ids[i], videos[i], score) for i, score in
+                zip(top[order].tolist(), scores[order].tolist(), strict=True)]
 
     def _ann_candidates(self, vector: np.ndarray, k: int, mask: np.ndarray) -> np.ndarray:
         """Return graph candidates, plus the rows the graph does not know as they are now.
