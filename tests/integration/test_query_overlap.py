@@ -1,4 +1,4 @@
-"""The query is encoded on a pool thread while the typo check and BM25 run (search.PendingVectors)."""
+"""The query is encoded on a pool thread while the typo check and BM25 run (PendingVectors)."""
 
 from __future__ import annotations
 
