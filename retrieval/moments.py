@@ -173,18 +173,8 @@ class TermPatterns:
 
     def overlaps(self, texts: Iterable[str]) -> list[float]:
         """Return term_overlap() of each text (one loop for many texts)."""
-        stems, count = self._stems, len(self._stems)
-        if not count:
-            return [0.0 for _ in texts]
-        shares = []
-        for text in texts:
-            lowered = text.lower()
-            held = 0
-            for stem, pattern in stems:
-                if stem in lowered and pattern.search(lowered):
-                    held += 1
-            shares.append(held / count)
-        return shares
+        count, held = len(self._stems), self.held
+        return [held(text) / count if count else 0.0 for text in texts]
 
 
 def term_overlap(text: str, terms: Sequence[str] | TermPatterns) -> float:

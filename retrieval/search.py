@@ -54,7 +54,6 @@ from .moments import (
     attention_pool,
     distinct_moments,
     localize,
-    term_overlap,
 )
 from .profiles import DEFAULT as DEFAULT_PROFILE
 from .profiles import get_profile
@@ -600,8 +599,6 @@ def bm25_coverage(hits: list[Hit], query: str, fuzzy: tuple[str, ...] = ()
 def typo_overlap(text: str, patterns: TermPatterns, near: list[tuple[str, int]],
                  total: int) -> float:
     """Return the share of total query terms a text holds, exactly or (near) within edits."""
-    if not near:
-        return term_overlap(text, patterns)
     held = patterns.held(text) + len(near_words(text, near))
     return held / total if total else 0.0
 
