@@ -209,6 +209,10 @@ REELSEARCH = {
     "ASR_PROFILE": ASR_PROFILE,
     "ASR_MODEL": os.environ.get("REELSEARCH_ASR_MODEL") or ASR_PROFILES[ASR_PROFILE],
     "ASR_MODEL_PATH": os.environ.get("REELSEARCH_ASR_MODEL_PATH", ""),  # "" = packaged model
+    # A window's speech is cut at pauses into this many parts, decoded side by side (greedy
+    # decoding of one sequence gains nothing from a second thread); threads per part
+    # (0 = the cores divided by the parts).
+    "ASR_STREAMS": int(os.environ.get("REELSEARCH_ASR_STREAMS", "2")),
     "ASR_THREADS": int(os.environ.get("REELSEARCH_ASR_THREADS", "0")),
     # Speech chunks (cut where voice activity detection finds pauses) decoded together by
     # faster-whisper's batched pipeline (8: ASR 1.4x faster on long videos, but its word

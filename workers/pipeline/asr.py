@@ -8,6 +8,7 @@ import re
 import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from functools import cache
 from importlib import metadata
@@ -33,6 +34,13 @@ _join_lock = threading.Lock()
 DEFAULT_WINDOW_SECONDS = 600.0
 #: Words ending this close to the end of a window are read again from the next window.
 WINDOW_MARGIN_SECONDS = 30.0
+#: A window's speech is split into ASR_STREAMS parts only where each gets this much of it:
+#: Whisper encodes 30 s at a time, so a shorter part would pay for a padded window.
+MIN_STREAM_SECONDS = 30.0
+#: How far from an even split a cut between streams may move to find a pause.
+CUT_SEARCH_SECONDS = 5.0
+#: How often (seconds) progress is reported while the streams of a window are decoded.
+PROGRESS_EVERY_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -251,16 +259,25 @@ def join_split_model(part1: str, part2: str, target: Path) -> Path:
 
 
 class SpeechRecognizer:
-    """faster-whisper on the CPU with int8 weights."""
+    """faster-whisper on the CPU with int8 weights.
+
+    Greedy decoding runs the decoder once per token over a single sequence: small matrix
+    products, for which a second thread costs more in synchronisation than it saves. So a
+    window's speech is cut at pauses into ASR_STREAMS parts of about equal length, decoded
+    side by side (one model replica per stream, ASR_THREADS threads each; the replicas
+    share the weights), and their words are put back in order.
+    """
 
     def __init__(self) -> None:
         from faster_whisper import BatchedInferencePipeline, WhisperModel
 
         path, version = asr_model_path()
-        threads = settings.REELSEARCH["ASR_THREADS"] or (os.cpu_count() or 1)
+        conf = settings.REELSEARCH
+        self.streams = max(1, int(conf.get("ASR_STREAMS", 1)))
+        threads = conf["ASR_THREADS"] or max(1, (os.cpu_count() or 1) // self.streams)
         self.model = WhisperModel(str(path), device="cpu", compute_type="int8",
-                                  cpu_threads=threads)
-        self.batch_size = max(1, int(settings.REELSEARCH.get("ASR_BATCH_SIZE", 1)))
+                                  cpu_threads=threads, num_workers=self.streams)
+        self.batch_size = max(1, int(conf.get("ASR_BATCH_SIZE", 1)))
         self.batched = BatchedInferencePipeline(self.model) if self.batch_size > 1 else None
         self.label = f"{settings.REELSEARCH['ASR_MODEL']}@{version}"
         self._lock = threading.Lock()
@@ -316,24 +333,57 @@ class SpeechRecognizer:
 
         Sequential decoding reads the window's speech (found once, by the caller) with the
         silences cut out, and maps the times back: what ``vad_filter=True`` does, without
-        running voice activity detection a second time.
+        running voice activity detection a second time. The speech is decoded in up to
+        ASR_STREAMS parts at once (:meth:`SpeechChunks.split`); progress is reported from
+        the calling thread.
         """
         options = {"language": language, "beam_size": 1, "word_timestamps": True,
                    "condition_on_previous_text": False}
+        at = window.offset
+
+        def report(end: float) -> None:  # ``end``: seconds into the window read so far
+            if progress and duration > 0:
+                progress(min((at + end) / duration, 1.0))
         if self.batched is not None:  # the window's speech chunks through the encoder at once
             segments, info = self.batched.transcribe(window.samples, batch_size=self.batch_size,
                                                      vad_filter=True, **options)
-        else:
+            return self._words(segments, at, report), info.language
+        parts = speech.split(self.streams, MIN_STREAM_SECONDS)
+        if len(parts) == 1:
             segments, info = self.model.transcribe(speech.audio, vad_filter=False, **options)
-            segments = speech.restore(segments)
+            return self._words(speech.restore(segments), at, report), info.language
+        reached = [part.start for part in parts]  # how far into the window each part has read
+
+        def decode(index: int, part: SpeechChunks) -> tuple[list[Word], str]:
+            segments, info = self.model.transcribe(part.audio, vad_filter=False, **options)
+            return (self._words(part.restore(segments), at,
+                                lambda end: reached.__setitem__(index, end)), info.language)
+
+        span = sum(part.end - part.start for part in parts)
+        with ThreadPoolExecutor(len(parts), thread_name_prefix="reelsearch-asr") as pool:
+            futures = [pool.submit(decode, n, part) for n, part in enumerate(parts)]
+            while True:
+                done, pending = wait(futures, PROGRESS_EVERY_SECONDS, FIRST_EXCEPTION)
+                read = sum(max(0.0, min(end, part.end) - part.start)
+                           for end, part in zip(reached, parts, strict=True))
+                report((window.end - at) * read / span)
+                if not pending or any(future.exception() for future in done):
+                    break
+            results = [future.result() for future in futures]  # raises the first error
+        return [word for words, _ in results for word in words], results[0][1]
+
+    @staticmethod
+    def _words(segments: Iterable, at: float, reached: Callable[[float], None]) -> list[Word]:
+        """Collect the words of ``segments`` (window times, ``at`` s into the file).
+
+        ``reached`` is told each segment's end, in window time, as decoding passes it.
+        """
         words: list[Word] = []
-        at = window.offset
         for segment in segments:
             words += [Word(round(w.start + at, 3), round(w.end + at, 3), w.word.strip())
                       for w in segment.words or [] if w.word.strip()]
-            if progress and duration > 0:
-                progress(min((segment.end + at) / duration, 1.0))
-        return words, info.language
+            reached(segment.end)
+        return words
 
     def detect(self, speech: np.ndarray) -> list[tuple[str, float]]:
         """Return Whisper's ``(code, probability)`` for every language, over the speech.
@@ -378,6 +428,58 @@ class SpeechChunks:
             return None
         pieces, _ = collect_chunks(samples, chunks, sampling_rate=rate)
         return cls(chunks, np.concatenate(pieces, axis=0), rate)
+
+    @property
+    def start(self) -> float:
+        """Seconds into the window where the first chunk starts."""
+        return self.chunks[0]["start"] / self.rate
+
+    @property
+    def end(self) -> float:
+        """Seconds into the window where the last chunk ends."""
+        return self.chunks[-1]["end"] / self.rate
+
+    def split(self, parts: int, min_seconds: float) -> list[SpeechChunks]:
+        """Cut at pauses into at most ``parts`` runs of about equal speech.
+
+        Each run holds at least ``min_seconds`` of speech (fewer runs when there is not
+        that much) and keeps its chunks' window times; the runs' audio, in order, is
+        :attr:`audio`. A cut goes where the detector heard a pause (between two chunks) if
+        there is one within CUT_SEARCH_SECONDS of the even split, else at the quietest
+        tenth of a second there (the detector only reports pauses of two seconds or more).
+        """
+        total, search = len(self.audio), int(CUT_SEARCH_SECONDS * self.rate)
+        parts = max(1, min(parts, total // (int(min_seconds * self.rate) + search)))
+        if parts == 1:
+            return [self]
+        joins = np.cumsum([chunk["end"] - chunk["start"] for chunk in self.chunks])[:-1]
+        cuts = [0, *(self._cut(total * n // parts, search, joins) for n in range(1, parts)),
+                total]
+        return [self._run(first, stop) for first, stop in zip(cuts, cuts[1:], strict=False)]
+
+    def _cut(self, target: int, search: int, joins: np.ndarray) -> int:
+        """Return where in :attr:`audio` to cut near ``target`` (a sample index)."""
+        near = joins[np.abs(joins - target) <= search]
+        if len(near):
+            return int(near[np.argmin(np.abs(near - target))])
+        frame = self.rate // 50  # 20 ms
+        start = target - search
+        power = np.square(self.audio[start:target + search]).astype(np.float64)
+        power = power[:len(power) // frame * frame].reshape(-1, frame).mean(axis=1)
+        quiet = np.convolve(power, np.ones(5) / 5, mode="valid")  # over 100 ms
+        return start + (int(np.argmin(quiet)) + 2) * frame + frame // 2
+
+    def _run(self, first: int, stop: int) -> SpeechChunks:
+        """Return the speech of :attr:`audio` [first, stop) with its window times."""
+        chunks, offset = [], 0
+        for chunk in self.chunks:
+            length = chunk["end"] - chunk["start"]
+            low, high = max(first, offset), min(stop, offset + length)
+            if low < high:
+                chunks.append({"start": chunk["start"] + low - offset,
+                               "end": chunk["start"] + high - offset})
+            offset += length
+        return SpeechChunks(chunks, self.audio[first:stop], self.rate)
 
     def restore(self, segments: Iterable) -> Iterator:
         """Map segments transcribed from :attr:`audio` back to the window's own times."""
