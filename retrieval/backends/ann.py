@@ -1,6 +1,9 @@
 """An HNSW graph (faiss) over the rows of a VectorStore matrix: candidates for exact re-scoring.
 
-Graph ids are matrix row numbers (rows are only ever appended). Filters and deleted rows are
+The graph keeps each vector as 8-bit codes (a scalar quantizer trained on the rows it is built
+from: 384 bytes a vector instead of 1,536), since its only job is to find candidates, which
+the VectorStore then scores exactly from its float matrix. Graph ids are matrix row numbers
+(rows are only ever appended). Filters and deleted rows are
 applied inside the graph walk through a bitmap of allowed rows, so a selective filter still
 yields k candidates. The graph is saved next to the index file it was built from, with the
 segment ids of its rows, and reloaded when those rows are still the store's first rows.
@@ -26,15 +29,23 @@ def available() -> bool:
     return True
 
 
+TRAINING_ROWS = 100_000  # rows whose per-dimension range the 8-bit codes span
+RANGE_MARGIN = 0.05
+ADD_BLOCK_ROWS = 65_536
+
+
 class HnswIndex:
-    """Inner-product HNSW over unit vectors (inner product = cosine)."""
+    """Inner-product HNSW over unit vectors (inner product = cosine), vectors stored in 8 bits."""
 
     def __init__(self, dim: int, links: int = 32, ef_construction: int = 80,
                  ef_search: int = 128) -> None:
         import faiss
 
-        self.graph = faiss.IndexHNSWFlat(dim, links, faiss.METRIC_INNER_PRODUCT)
+        self.graph = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, links,
+                                       faiss.METRIC_INNER_PRODUCT)
         self.graph.hnsw.efConstruction = ef_construction
+        storage = faiss.downcast_index(self.graph.storage)
+        storage.sq.rangestat_arg = RANGE_MARGIN  # min/max widened by this share of the range
         self.ef_search = ef_search
         self.stale: set[int] = set()  # rows whose vector changed after they joined the graph
         self._lock = threading.Lock()  # faiss does not search a graph while it grows
@@ -45,20 +56,37 @@ class HnswIndex:
         return int(self.graph.ntotal)
 
     def add(self, vectors: np.ndarray) -> None:
-        """Append rows (their ids continue from size)."""
-        if len(vectors):
-            with self._lock:
-                self.graph.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        """Append rows (their ids continue from size), in blocks that bound the copies made.
+
+        The first rows ever added also train the quantizer: each dimension's range over up to
+        TRAINING_ROWS of them spread evenly (a row appended later outside that range has its
+        codes clipped: it can only be found less easily, and is scored exactly when found).
+        """
+        if not len(vectors):
+            return
+        with self._lock:
+            if not self.graph.is_trained:
+                sample = vectors[::max(1, len(vectors) // TRAINING_ROWS)]
+                self.graph.train(np.ascontiguousarray(sample, dtype=np.float32))
+            for start in range(0, len(vectors), ADD_BLOCK_ROWS):
+                block = vectors[start:start + ADD_BLOCK_ROWS]
+                self.graph.add(np.ascontiguousarray(block, dtype=np.float32))
 
     def candidates(self, vector: np.ndarray, count: int, allowed: np.ndarray) -> np.ndarray:
-        """Return up to count row numbers near vector among the rows allowed (a bool mask)."""
+        """Return the row numbers near vector among the rows allowed (a bool mask).
+
+        At least count of them, when the graph has that many allowed: every row the walk ends
+        with (ef_search), since the 8-bit distances only roughly order them, and re-scoring a
+        few more rows exactly costs microseconds.
+        """
         import faiss
 
         bits = np.packbits(allowed[:self.size], bitorder="little")  # bools pack as 0/1
         selector = faiss.IDSelectorBitmap(self.size, faiss.swig_ptr(bits))
-        params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(self.ef_search, count))
+        ef = max(self.ef_search, count)
+        params = faiss.SearchParametersHNSW(sel=selector, efSearch=ef)
         with self._lock:
-            _, rows = self.graph.search(vector.reshape(1, -1).astype(np.float32), count,
+            _, rows = self.graph.search(vector.reshape(1, -1).astype(np.float32), ef,
                                         params=params)
         rows = rows[0]
         return rows[rows >= 0]

@@ -89,6 +89,21 @@ def test_rows_added_after_the_graph_are_found(corpus):
     assert instance._stores["text"].ann.size == 2003
 
 
+def test_the_graph_keeps_a_byte_a_dimension_and_finds_rows_outside_its_range(corpus):
+    import faiss
+
+    instance, vectors, _ = corpus
+    instance.knn("text", vectors[0], 10)
+    graph = instance._stores["text"].ann.graph
+    assert faiss.downcast_index(graph.storage).code_size == DIM  # not 4 bytes a dimension
+    axes = np.eye(DIM, dtype=np.float32)[:4]  # far outside every trained range but one
+    instance.index(docs(axes, start=6000))
+    for n, axis in enumerate(axes):
+        hit = instance.knn("text", axis, 1)[0]
+        assert hit.segment_id.endswith(f":{6000 + n}") and hit.score == pytest.approx(1.0)
+    assert instance._stores["text"].ann.size == 2004  # found through the graph
+
+
 def test_deleted_and_replaced_rows(corpus):
     instance, vectors, rng = corpus
     instance.knn("text", vectors[0], 10)
