@@ -155,42 +155,47 @@ class VectorStore:
         self.kind_code[index] = self.code(kind)
         self.alive[index] = True
 
-    def load(self, rows: list[tuple]) -> None:
-        """Fill an empty store from (seq, segment id, video id, kind, float32 blob) rows.
+    def load(self, blocks: Iterable[list[tuple]], expected: int = 0) -> None:
+        """Fill an empty store from blocks of (seq, segment id, video id, kind, float32 blob) rows.
 
-        A segment id that appears twice keeps its last vector (rows come in seq order).
+        The matrix is allocated once for ``expected`` rows (grown if more come) and filled a
+        block at a time, normalized on the way in, so the rows' blobs are never all in memory
+        beside it. A segment id that appears again keeps its last vector (rows come in seq
+        order).
         """
-        last = {row[1]: n for n, row in enumerate(rows)}
-        rows = [row for n, row in enumerate(rows) if last[row[1]] == n]
-        self.ids = [row[1] for row in rows]
-        self.video = [row[2] for row in rows]
-        self.row = {segment_id: n for n, segment_id in enumerate(self.ids)}
-        capacity = max(1024, len(rows))
-        dim = len(rows[0][4]) // 4 if rows else 0
-        self.matrix = np.zeros((capacity, dim), dtype=np.float32)
-        for start in range(0, len(rows), LOAD_BLOCK):  # block by block: no second full copy
-            block = rows[start:start + LOAD_BLOCK]
+        for block in blocks:
+            dim = len(block[0][4]) // 4
+            self._grow(dim, max(expected, len(self.ids) + len(block)))
+            positions = []
+            for _, segment_id, video_id, _, _ in block:
+                index = self.row.get(segment_id)
+                if index is None:
+                    index = len(self.ids)
+                    self.ids.append(segment_id)
+                    self.video.append(video_id)
+                    self.row[segment_id] = index
+                else:
+                    self.video[index] = video_id
+                positions.append(index)
             matrix = np.frombuffer(b"".join(row[4] for row in block), dtype=np.float32)
             matrix = matrix.reshape(len(block), dim)
             norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-            self.matrix[start:start + len(block)] = matrix / np.where(norms > 0, norms, 1.0)
-        self.video_code = np.zeros(capacity, dtype=np.int32)
-        self.kind_code = np.zeros(capacity, dtype=np.int32)
-        self.alive = np.zeros(capacity, dtype=bool)
-        self.video_code[:len(rows)] = [self.code(video) for video in self.video]
-        self.kind_code[:len(rows)] = [self.code(row[3]) for row in rows]
-        self.alive[:len(rows)] = True
-        self.last_seq = rows[-1][0] if rows else 0
+            self.matrix[positions] = matrix / np.where(norms > 0, norms, 1.0)
+            self.video_code[positions] = [self.code(row[2]) for row in block]
+            self.kind_code[positions] = [self.code(row[3]) for row in block]
+            self.alive[positions] = True
+            self.last_seq = block[-1][0]
 
     def code(self, value: str) -> int:
         """Return the small integer that stands for a video id or kind in masks."""
         return self.codes.setdefault(value, len(self.codes))
 
-    def _grow(self, dim: int) -> None:
+    def _grow(self, dim: int, needed: int = 0) -> None:
+        """Make room for one more row, or for ``needed`` rows in all."""
         size = len(self.ids)
-        if size < self.matrix.shape[0]:
+        if max(needed, size + 1) <= self.matrix.shape[0]:
             return
-        capacity = max(1024, size * 2)
+        capacity = max(1024, size * 2, needed)
         matrix = np.zeros((capacity, dim), dtype=np.float32)
         if size:
             matrix[:size] = self.matrix[:size]
@@ -854,16 +859,15 @@ class EmbeddedBackend(SearchBackend):
     def _refresh(self, conn: sqlite3.Connection, field: str) -> None:
         for name in {field, *self._stores}:
             store = self._stores.setdefault(name, VectorStore())
-            rows = _vector_rows(conn, name, store.last_seq)
-            if rows and store.matrix.shape[1] not in (0, len(rows[0][4]) // 4):
+            rows = [] if not store.ids else _vector_rows(conn, name, store.last_seq)
+            if rows and store.matrix.shape[1] != len(rows[0][4]) // 4:
                 # cleared and re-embedded with another dimension: load the field afresh
                 store = self._stores[name] = VectorStore()
-                rows = _vector_rows(conn, name, 0)
-            if rows and not store.ids:
-                store.load(rows)  # a first load: one matrix operation for every row
-            else:
-                for _, segment_id, video_id, kind, blob in rows:
-                    store.put(segment_id, video_id, kind, np.frombuffer(blob, dtype=np.float32))
+                rows = []
+            if not store.ids:  # a first load: block by block, a matrix operation each
+                store.load(_vector_blocks(conn, name), _vector_count(conn, name))
+            for _, segment_id, video_id, kind, blob in rows:
+                store.put(segment_id, video_id, kind, np.frombuffer(blob, dtype=np.float32))
             if rows:
                 store.last_seq = rows[-1][0]
             live = {row[0] for row in conn.execute(
@@ -894,12 +898,24 @@ _FACET_SQL = {  # each counts one docs row per video (v.r), joined as d
 }
 
 
+_VECTOR_ROWS = ("SELECT v.seq, v.segment_id, d.video_id, d.kind, v.vec FROM vectors v "
+                "JOIN docs d ON d.id = v.segment_id WHERE v.field = ? AND v.seq > ? "
+                "ORDER BY v.seq")
+
+
 def _vector_rows(conn: sqlite3.Connection, field: str, after: int) -> list[tuple]:
-    return conn.execute(
-        "SELECT v.seq, v.segment_id, d.video_id, d.kind, v.vec FROM vectors v "
-        "JOIN docs d ON d.id = v.segment_id WHERE v.field = ? AND v.seq > ? ORDER BY v.seq",
-        (field, after),
-    ).fetchall()
+    return conn.execute(_VECTOR_ROWS, (field, after)).fetchall()
+
+
+def _vector_blocks(conn: sqlite3.Connection, field: str) -> Iterator[list[tuple]]:
+    """Yield a field's vector rows in blocks of LOAD_BLOCK, in seq order."""
+    cursor = conn.execute(_VECTOR_ROWS, (field, 0))
+    while block := cursor.fetchmany(LOAD_BLOCK):
+        yield block
+
+
+def _vector_count(conn: sqlite3.Connection, field: str) -> int:
+    return conn.execute("SELECT COUNT(*) FROM vectors WHERE field = ?", (field,)).fetchone()[0]
 
 
 def _quoted(term: str) -> str:

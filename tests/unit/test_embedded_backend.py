@@ -611,6 +611,32 @@ def test_very_long_text_is_indexed_and_found(backend: EmbeddedBackend) -> None:
     assert hits[0].score > 0
 
 
+def test_a_first_read_in_many_blocks_keeps_every_row_and_the_newest_vector(
+    index_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from retrieval.backends import embedded
+
+    monkeypatch.setattr(embedded, "LOAD_BLOCK", 7)  # 50 rows in 8 blocks
+    rng = np.random.default_rng(11)
+    vectors = rng.standard_normal((50, DIM)).astype(np.float32)
+    first = make_backend(index_dir)
+    first.index([doc(f"s{n}", f"v{n % 3}", vector=v) for n, v in enumerate(vectors)])
+    vectors[20] = -vectors[20]
+    first.index([doc("s20", "v9", vector=vectors[20])])  # re-embedded: a later seq
+    first.close()
+
+    second = make_backend(index_dir)
+    try:
+        store = second._store("text")
+        assert len(store.ids) == 50 and store.matrix.shape[0] >= 50
+        for n, vector in enumerate(vectors):
+            hit = second.knn("text", vector, 1)[0]
+            assert hit.segment_id == f"s{n}" and hit.score == pytest.approx(1.0, abs=1e-6)
+        assert second.knn("text", vectors[20], 1)[0].video_id == "v9"
+    finally:
+        second.close()
+
+
 def test_a_vector_of_another_dimension_is_refused_and_knn_keeps_working(
     backend: EmbeddedBackend,
 ) -> None:
