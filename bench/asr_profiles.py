@@ -33,14 +33,14 @@ def clips(manifest: Path, limit: int | None) -> list[tuple[Path, float, str]]:
     return found[:limit] if limit else found
 
 
-def recognizer(profile: str):
-    """Load one profile's model; return it and its load time."""
+def recognizer(profile: str, **overrides):
+    """Load one profile's model (REELSEARCH overrides as given); return it and its load time."""
     from django.conf import settings
 
     from workers.pipeline.asr import SpeechRecognizer
 
     settings.REELSEARCH = {**settings.REELSEARCH, "ASR_PROFILE": profile,
-                           "ASR_MODEL": settings.ASR_PROFILES[profile]}
+                           "ASR_MODEL": settings.ASR_PROFILES[profile], **overrides}
     started = time.perf_counter()
     return SpeechRecognizer(), time.perf_counter() - started
 

@@ -19,18 +19,7 @@ from pathlib import Path
 
 import ingest_speed
 from _setup import django_in_tempdir
-
-
-def recognizer(profile: str, streams: int, threads: int):
-    """Load one profile's model decoding in ``streams`` streams."""
-    from django.conf import settings
-
-    from workers.pipeline.asr import SpeechRecognizer
-
-    settings.REELSEARCH = {**settings.REELSEARCH, "ASR_PROFILE": profile,
-                           "ASR_MODEL": settings.ASR_PROFILES[profile],
-                           "ASR_STREAMS": streams, "ASR_THREADS": threads}
-    return SpeechRecognizer()
+from asr_profiles import recognizer
 
 
 def main() -> None:
@@ -54,7 +43,8 @@ def main() -> None:
     # The video speaks the narration parts make_source picks for --minutes.
     reference = " ".join(text for _, text in ingest_speed.narration_parts(args.minutes))
     settings_ = [(p, int(s)) for p in args.profiles.split(",") for s in args.streams.split(",")]
-    models = {key: recognizer(*key, args.threads) for key in settings_}
+    models = {(p, s): recognizer(p, ASR_STREAMS=s, ASR_THREADS=args.threads)[0]
+              for p, s in settings_}
     walls: dict[tuple[str, int], list[float]] = {key: [] for key in settings_}
     wer: dict[tuple[str, int], float] = {}
     before = os.getloadavg()

@@ -31,7 +31,6 @@ def available() -> bool:
 
 TRAINING_ROWS = 100_000  # rows whose per-dimension range the 8-bit codes span
 RANGE_MARGIN = 0.05
-ADD_BLOCK_ROWS = 65_536
 
 
 class HnswIndex:
@@ -56,7 +55,7 @@ class HnswIndex:
         return int(self.graph.ntotal)
 
     def add(self, vectors: np.ndarray) -> None:
-        """Append rows (their ids continue from size), in blocks that bound the copies made.
+        """Append rows (their ids continue from size).
 
         The first rows ever added also train the quantizer: each dimension's range over up to
         TRAINING_ROWS of them spread evenly (a row appended later outside that range has its
@@ -68,9 +67,7 @@ class HnswIndex:
             if not self.graph.is_trained:
                 sample = vectors[::max(1, len(vectors) // TRAINING_ROWS)]
                 self.graph.train(np.ascontiguousarray(sample, dtype=np.float32))
-            for start in range(0, len(vectors), ADD_BLOCK_ROWS):
-                block = vectors[start:start + ADD_BLOCK_ROWS]
-                self.graph.add(np.ascontiguousarray(block, dtype=np.float32))
+            self.graph.add(np.ascontiguousarray(vectors, dtype=np.float32))
 
     def candidates(self, vector: np.ndarray, count: int, allowed: np.ndarray) -> np.ndarray:
         """Return the row numbers near vector among the rows allowed (a bool mask).

@@ -137,20 +137,8 @@ class VectorStore:
         if self.matrix.shape[1] not in (0, vector.shape[0]):
             raise ValueError(f"vector of dimension {vector.shape[0]}, index holds "
                              f"{self.matrix.shape[1]}")
-        index = self.row.get(segment_id)
-        if index is None:
-            self._grow(vector.shape[0])
-            index = len(self.ids)
-            self.ids.append(segment_id)
-            self.video.append(video_id)
-            self.row[segment_id] = index
-        else:
-            if self.ann is not None and index < self.ann.size:
-                self.ann.stale.add(index)
-            if self.replaced_during_build is not None:
-                self.replaced_during_build.add(index)
+        index = self._slot(segment_id, video_id, vector.shape[0])
         self.matrix[index] = vector
-        self.video[index] = video_id
         self.video_code[index] = self.code(video_id)
         self.kind_code[index] = self.code(kind)
         self.alive[index] = True
@@ -166,17 +154,7 @@ class VectorStore:
         for block in blocks:
             dim = len(block[0][4]) // 4
             self._grow(dim, max(expected, len(self.ids) + len(block)))
-            positions = []
-            for _, segment_id, video_id, _, _ in block:
-                index = self.row.get(segment_id)
-                if index is None:
-                    index = len(self.ids)
-                    self.ids.append(segment_id)
-                    self.video.append(video_id)
-                    self.row[segment_id] = index
-                else:
-                    self.video[index] = video_id
-                positions.append(index)
+            positions = [self._slot(row[1], row[2], dim) for row in block]
             matrix = np.frombuffer(b"".join(row[4] for row in block), dtype=np.float32)
             matrix = matrix.reshape(len(block), dim)
             norms = np.linalg.norm(matrix, axis=1, keepdims=True)
@@ -185,6 +163,26 @@ class VectorStore:
             self.kind_code[positions] = [self.code(row[3]) for row in block]
             self.alive[positions] = True
             self.last_seq = block[-1][0]
+
+    def _slot(self, segment_id: str, video_id: str, dim: int) -> int:
+        """Return the row of a segment (a new one at the end for a new id), now of video_id.
+
+        A known row's vector is about to change: the graph learns it is stale.
+        """
+        index = self.row.get(segment_id)
+        if index is None:
+            self._grow(dim)
+            index = len(self.ids)
+            self.ids.append(segment_id)
+            self.video.append(video_id)
+            self.row[segment_id] = index
+            return index
+        if self.ann is not None and index < self.ann.size:
+            self.ann.stale.add(index)
+        if self.replaced_during_build is not None:
+            self.replaced_during_build.add(index)
+        self.video[index] = video_id
+        return index
 
     def code(self, value: str) -> int:
         """Return the small integer that stands for a video id or kind in masks."""
